@@ -1,0 +1,1 @@
+//! Logic of the bulwark OCF resource agents; the binaries in agents/bin are thin mains.

@@ -1,0 +1,1 @@
+//! Fence agents and the native IPMI 2.0 RMCP+ client.
