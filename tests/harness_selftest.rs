@@ -14,7 +14,7 @@ fn two_hosts_on_a_switch_reach_each_other_and_teardown_removes_everything() {
         hosts[0].neigh_mac("eth0", "10.213.0.2").as_deref(),
         Some(hosts[1].mac("eth0").as_str())
     );
-    let bg = hosts[1].spawn(&["sleep", "300"]);
+    let mut bg = hosts[1].spawn(&["sleep", "300"]);
     assert!(!leftover_namespaces(&tag).is_empty());
     drop(lab);
     assert!(
@@ -22,11 +22,15 @@ fn two_hosts_on_a_switch_reach_each_other_and_teardown_removes_everything() {
         "namespaces left behind"
     );
     // The background process in the namespace was killed by the teardown.
-    let alive = std::path::Path::new(&format!("/proc/{}", bg.id())).exists()
-        && !std::fs::read_to_string(format!("/proc/{}/stat", bg.id()))
-            .unwrap_or_default()
-            .contains(") Z ");
-    assert!(!alive, "background process survived teardown");
+    let mut exited = None;
+    for _ in 0..100 {
+        exited = bg.try_wait().expect("try_wait");
+        if exited.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(exited.is_some(), "background process survived teardown");
 }
 
 #[test]
