@@ -1,0 +1,58 @@
+#!/bin/bash
+# Installs everything bulwark's build, tests, lab and benchmarks need on Debian 12, as root.
+# Idempotent: only missing packages are installed. Never starts cluster services.
+set -euo pipefail
+
+PKGS=(
+  # build
+  gcc libc6-dev pkg-config ca-certificates curl
+  # OCF: ocf-tester, the DTD and RNG schemas, Pacemaker's CLI, pcs and crmsh
+  resource-agents libxml2-utils pacemaker pacemaker-cli-utils corosync pcs crmsh
+  # fencing peers: ipmi_sim, ipmitool, fence_ipmilan (the reference)
+  openipmi ipmitool fence-agents
+  # network lab: namespaces, firewall rules, probes, captures
+  iproute2 nftables iputils-ping fping tcpdump procps
+  # mirroring: the rsync baseline and the ssh transport
+  rsync openssh-client openssh-server
+  # tests and packaging checks
+  strace man-db lintian rpm rpmlint
+)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup-debian.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup-debian.sh: installing ${missing[*]}"
+  # Keep package scripts from starting corosync/pacemaker/pcsd on this host.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+  # Nothing of the cluster stack runs on the host itself: the lab runs it in namespaces.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now corosync pacemaker pcsd 2>/dev/null || true
+  fi
+fi
+
+if ! command -v cargo >/dev/null; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "setup-debian.sh: add \$HOME/.cargo/bin to PATH"
+  else
+    echo "setup-debian.sh: installing Rust with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  fi
+fi
+echo "setup-debian.sh: ready"
