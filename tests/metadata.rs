@@ -65,7 +65,10 @@ fn validate_all(doc: &str) -> Vec<String> {
     }
     let pcs_rng = format!("{PCS_RNG_DIR}/ocf-{}.rng", ocf_version(doc));
     if !Path::new(&pcs_rng).exists() {
-        failures.push(format!("pcs has no schema for <version>{}</version>", ocf_version(doc)));
+        failures.push(format!(
+            "pcs has no schema for <version>{}</version>",
+            ocf_version(doc)
+        ));
     } else if let Err(e) = xmllint(&["--noout", "--relaxng", &pcs_rng], "/", doc) {
         failures.push(format!("pcs {pcs_rng}: {e}"));
     }

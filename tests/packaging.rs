@@ -20,7 +20,9 @@ fn deb_and_rpm_build_lint_install_and_remove_cleanly() {
         eprintln!("skipped: installing a package needs root");
         return;
     }
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_floating-ip")).parent().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_floating-ip"))
+        .parent()
+        .unwrap();
     let out = tempfile::tempdir().unwrap();
     let st = Command::new(root().join("packaging/build.sh"))
         .arg("--bin-dir")
@@ -64,7 +66,10 @@ fn deb_and_rpm_build_lint_install_and_remove_cleanly() {
         .unwrap();
     let text = String::from_utf8_lossy(&rl.stdout);
     println!("rpmlint:\n{text}");
-    assert!(text.contains(" 0 errors,"), "rpmlint reports errors:\n{text}");
+    assert!(
+        text.contains(" 0 errors,"),
+        "rpmlint reports errors:\n{text}"
+    );
 
     let st = Command::new(root().join("packaging/install-check.sh"))
         .arg(&deb)
