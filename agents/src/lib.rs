@@ -1,1 +1,5 @@
 //! Logic of the bulwark OCF resource agents; the binaries in agents/bin are thin mains.
+
+pub mod announce;
+pub mod floating_ip;
+pub mod netlink;

@@ -1,0 +1,356 @@
+//! Announcing an address on the LAN: gratuitous ARP (request or reply) for IPv4 and
+//! unsolicited Neighbour Advertisements with the Override flag for IPv6. Shared by every
+//! agent that moves an address (floating-ip now; arp-refresh extends it with unicast
+//! refresh of known neighbours).
+//!
+//! Frames are built by hand (a 28-byte ARP payload, a 72-byte IPv6 + NA packet) and sent
+//! through an AF_PACKET/SOCK_DGRAM socket, so the kernel only adds the Ethernet header.
+//! That keeps one sending path for broadcast, multicast and unicast destinations and
+//! needs no dependency.
+//!
+//! Timing. [`Burst::start`] sends the first round synchronously (it is on the wire when
+//! the call returns) and hands the remaining rounds, paced by the interval, to a
+//! detached child created with `fork()` and no `exec`: the agent returns at once and
+//! Pacemaker is not kept waiting. The child has its stdio on /dev/null (so nobody
+//! waiting for the agent's output waits for it), leaves the session, and before each
+//! round asks the kernel whether the address is still ours: after `stop` removes the
+//! address (or it moved), the child sends nothing more and exits. A thread could not do
+//! this: it dies with the agent's process.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
+/// The Ethernet address of ff02::1 (all nodes).
+pub const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+pub const ARP_REQUEST: u16 = 1;
+pub const ARP_REPLY: u16 = 2;
+
+/// Neighbour Advertisement flags.
+pub const NA_ROUTER: u32 = 0x8000_0000;
+pub const NA_SOLICITED: u32 = 0x4000_0000;
+pub const NA_OVERRIDE: u32 = 0x2000_0000;
+
+/// One link-layer frame: the payload after the Ethernet header, its EtherType and the
+/// destination MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub ethertype: u16,
+    pub dest: [u8; 6],
+    pub payload: Vec<u8>,
+}
+
+/// An ARP packet for Ethernet/IPv4 (28 bytes).
+pub fn arp_packet(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
+    let mut p = Vec::with_capacity(28);
+    p.extend_from_slice(&1u16.to_be_bytes()); // htype Ethernet
+    p.extend_from_slice(&0x0800u16.to_be_bytes()); // ptype IPv4
+    p.push(6);
+    p.push(4);
+    p.extend_from_slice(&op.to_be_bytes());
+    p.extend_from_slice(&sha);
+    p.extend_from_slice(&spa.octets());
+    p.extend_from_slice(&tha);
+    p.extend_from_slice(&tpa.octets());
+    p
+}
+
+/// A gratuitous ARP for `ip` owned by `mac`, broadcast.
+/// - request: sender = target = ip, target MAC zero (RFC 5227 announcement, send_arp's form);
+/// - reply: the same with target MAC = sender MAC, which Linux requires to treat a reply
+///   as gratuitous (arping -A form, for switches that only learn from replies).
+pub fn gratuitous_arp(op: u16, mac: [u8; 6], ip: Ipv4Addr) -> Frame {
+    let tha = if op == ARP_REPLY { mac } else { [0; 6] };
+    Frame {
+        ethertype: ETH_P_ARP,
+        dest: BROADCAST_MAC,
+        payload: arp_packet(op, mac, ip, tha, ip),
+    }
+}
+
+/// The Internet checksum of an ICMPv6 message with its pseudo-header.
+pub fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            let w = if c.len() == 2 {
+                u16::from_be_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], 0])
+            };
+            sum += w as u32;
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&(msg.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, 58]);
+    add(msg);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv6 packet carrying a Neighbour Advertisement for `target` with a target
+/// link-layer address option, hop limit 255 (RFC 4861 7.1.2), from `src` to `dst`.
+pub fn neighbour_advert(
+    mac: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    target: Ipv6Addr,
+    flags: u32,
+) -> Vec<u8> {
+    let mut icmp = Vec::with_capacity(32);
+    icmp.push(136); // Neighbor Advertisement
+    icmp.push(0);
+    icmp.extend_from_slice(&[0, 0]); // checksum
+    icmp.extend_from_slice(&flags.to_be_bytes());
+    icmp.extend_from_slice(&target.octets());
+    icmp.push(2); // option: target link-layer address
+    icmp.push(1); // length in units of 8 bytes
+    icmp.extend_from_slice(&mac);
+    let c = icmpv6_checksum(&src, &dst, &icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+
+    let mut p = Vec::with_capacity(40 + icmp.len());
+    p.extend_from_slice(&[0x60, 0, 0, 0]);
+    p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    p.push(58); // next header ICMPv6
+    p.push(255); // hop limit
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(&icmp);
+    p
+}
+
+/// An unsolicited NA for `ip` to all nodes (ff02::1) with only the Override flag, as
+/// send_ua sends it.
+pub fn unsolicited_na(mac: [u8; 6], ip: Ipv6Addr) -> Frame {
+    Frame {
+        ethertype: ETH_P_IPV6,
+        dest: ALL_NODES_MAC,
+        payload: neighbour_advert(mac, ip, ALL_NODES, ip, NA_OVERRIDE),
+    }
+}
+
+/// An AF_PACKET socket sending frames out of one interface.
+pub struct Sender {
+    fd: OwnedFd,
+    ifindex: u32,
+}
+
+impl Sender {
+    pub fn open(ifindex: u32) -> io::Result<Sender> {
+        // Protocol 0: this socket only sends, so it never queues received frames.
+        // SAFETY: plain socket(2); the fd is owned right after.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fresh descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Sender { fd, ifindex })
+    }
+
+    /// Sends one frame; when this returns the frame has been handed to the device.
+    pub fn send(&self, f: &Frame) -> io::Result<()> {
+        // SAFETY: sockaddr_ll is plain data.
+        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = f.ethertype.to_be();
+        sa.sll_ifindex = self.ifindex as i32;
+        sa.sll_halen = 6;
+        sa.sll_addr[..6].copy_from_slice(&f.dest);
+        // SAFETY: valid fd, buffer and address.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                f.payload.as_ptr() as *const libc::c_void,
+                f.payload.len(),
+                0,
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A paced series of announcement rounds: `rounds` times, every `interval`, send all
+/// `frames`.
+#[derive(Debug, Clone)]
+pub struct Burst {
+    pub ifindex: u32,
+    pub frames: Vec<Frame>,
+    pub rounds: u32,
+    pub interval: Duration,
+}
+
+/// What happened to the rounds after the first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rest {
+    /// Nothing left to send.
+    None,
+    /// A detached sender with this PID sends them.
+    Background(i32),
+}
+
+impl Burst {
+    fn send_round(&self, s: &Sender) -> io::Result<()> {
+        for f in &self.frames {
+            s.send(f)?;
+        }
+        Ok(())
+    }
+
+    /// Sends every round in the calling process (blocks for `(rounds-1) * interval`).
+    /// `still_ours` is asked before each later round; `false` ends the burst.
+    pub fn run_blocking(&self, mut still_ours: impl FnMut() -> bool) -> io::Result<u32> {
+        let s = Sender::open(self.ifindex)?;
+        let t0 = Instant::now();
+        let mut sent = 0;
+        for i in 0..self.rounds {
+            if i > 0 {
+                let due = t0 + self.interval * i;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if !still_ours() {
+                    break;
+                }
+            }
+            self.send_round(&s)?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Sends the first round now and leaves the rest to a detached background sender
+    /// (see the module docs). An error means not even the first round went out.
+    pub fn start(&self, still_ours: impl FnMut() -> bool) -> io::Result<Rest> {
+        let s = Sender::open(self.ifindex)?;
+        self.send_round(&s)?;
+        drop(s);
+        if self.rounds <= 1 {
+            return Ok(Rest::None);
+        }
+        let rest = Burst {
+            rounds: self.rounds - 1,
+            ..self.clone()
+        };
+        detach(move || {
+            // Keep the schedule: round 2 is due one interval after round 1.
+            std::thread::sleep(rest.interval);
+            let mut still = still_ours;
+            if still() {
+                let _ = rest.run_blocking(still);
+            }
+        })
+        .map(Rest::Background)
+    }
+}
+
+/// Runs `work` in a detached child process (fork, no exec) and returns its PID.
+/// The child leaves the session, puts /dev/null on stdin/stdout/stderr, closes every
+/// other inherited descriptor, and always ends with `_exit`, even if `work` panics.
+/// Call only from a single-threaded process (the agents are).
+pub fn detach(work: impl FnOnce()) -> io::Result<i32> {
+    // Opened before fork so the child needs no allocation to find it.
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    // SAFETY: fork in a single-threaded process; the child only runs `work` and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        return Ok(pid);
+    }
+    // Child.
+    // SAFETY: plain syscalls on descriptors we own; _exit never returns.
+    unsafe {
+        libc::setsid();
+        let null = devnull.as_raw_fd();
+        libc::dup2(null, 0);
+        libc::dup2(null, 1);
+        libc::dup2(null, 2);
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    // SAFETY: ends the child without running the parent's atexit handlers or destructors.
+    unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x02, 0xd5, 0, 0, 0, 0x11];
+
+    #[test]
+    fn gratuitous_request_and_reply() {
+        let ip = Ipv4Addr::new(10, 213, 0, 50);
+        let f = gratuitous_arp(ARP_REQUEST, MAC, ip);
+        assert_eq!(f.ethertype, ETH_P_ARP);
+        assert_eq!(f.dest, BROADCAST_MAC);
+        let p = &f.payload;
+        assert_eq!(p.len(), 28);
+        assert_eq!(&p[0..8], &[0, 1, 8, 0, 6, 4, 0, 1]);
+        assert_eq!(&p[8..14], &MAC);
+        assert_eq!(&p[14..18], &ip.octets());
+        assert_eq!(&p[18..24], &[0; 6]);
+        assert_eq!(&p[24..28], &ip.octets());
+        let r = gratuitous_arp(ARP_REPLY, MAC, ip);
+        assert_eq!(&r.payload[6..8], &[0, 2]);
+        assert_eq!(&r.payload[18..24], &MAC);
+    }
+
+    #[test]
+    fn unsolicited_na_layout_and_checksum() {
+        let ip: Ipv6Addr = "fd00:213::50".parse().unwrap();
+        let f = unsolicited_na(MAC, ip);
+        assert_eq!(f.dest, ALL_NODES_MAC);
+        let p = &f.payload;
+        assert_eq!(p.len(), 72);
+        assert_eq!(p[0] >> 4, 6);
+        assert_eq!(u16::from_be_bytes([p[4], p[5]]), 32);
+        assert_eq!(p[6], 58);
+        assert_eq!(p[7], 255);
+        assert_eq!(&p[8..24], &ip.octets());
+        assert_eq!(&p[24..40], &ALL_NODES.octets());
+        let icmp = &p[40..];
+        assert_eq!(icmp[0], 136);
+        assert_eq!(
+            u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]),
+            NA_OVERRIDE
+        );
+        assert_eq!(&icmp[8..24], &ip.octets());
+        assert_eq!(&icmp[24..26], &[2, 1]);
+        assert_eq!(&icmp[26..32], &MAC);
+        // A correct checksum sums (with the pseudo-header) to zero.
+        assert_eq!(icmpv6_checksum(&ip, &ALL_NODES, icmp), 0);
+    }
+
+    #[test]
+    fn checksum_known_value() {
+        // RFC 1071 style check: the complement of the folded sum.
+        let a = Ipv6Addr::UNSPECIFIED;
+        let s = icmpv6_checksum(&a, &a, &[0x00, 0x01]);
+        // pseudo: len 2 + next header 58 = 60; data 1 => 61 => !61
+        assert_eq!(s, !61u16);
+    }
+}
