@@ -162,6 +162,7 @@ fn generated_metadata_for_every_kind_passes_all_three() {
         Param::new("d", Kind::Duration(Unit::Ms), "ms").default("200"),
         Param::new("e", Kind::Enum(&["x", "y"]), "enum").default("x"),
         Param::new("m", Kind::Mac, "mac").long("A long\ndescription over lines."),
+        Param::new("nm", Kind::Netmask, "netmask").default("24"),
     ];
     let spec = AgentSpec {
         name: "kinds",

@@ -28,6 +28,10 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// A MAC address `xx:xx:xx:xx:xx:xx`.
     Mac,
+    /// A prefix length (0..=128) or an IPv4 netmask in dotted-quad form (contiguous, e.g.
+    /// 255.255.255.0), as IPaddr2's cidr_netmask takes it. Parsed to
+    /// [`Value::Netmask`]; the agent checks the family (a dotted mask fits IPv4 only).
+    Netmask,
 }
 
 /// The unit of a bare number in a duration.
@@ -109,6 +113,11 @@ impl Param {
             }
             Kind::Enum(words) => Some(format!("One of: {}.", words.join(", "))),
             Kind::Mac => Some("A MAC address, six hex octets separated by colons.".into()),
+            Kind::Netmask => Some(
+                "A prefix length (0-32 for IPv4, 0-128 for IPv6) or, for IPv4, a dotted \
+                 netmask such as 255.255.255.0."
+                    .into(),
+            ),
         }
     }
 
@@ -164,6 +173,11 @@ impl Param {
             Kind::Mac => parse_mac(text)
                 .map(Value::Mac)
                 .ok_or_else(|| bad("not a MAC address like 02:00:00:00:00:01")),
+            Kind::Netmask => parse_netmask(text)
+                .map(|(prefix, dotted)| Value::Netmask { prefix, dotted })
+                .ok_or_else(|| {
+                    bad("not a prefix length (0-128) or a dotted netmask like 255.255.255.0")
+                }),
         }
     }
 }
@@ -247,6 +261,19 @@ pub fn parse_duration(s: &str, unit: Unit) -> Option<Duration> {
     Some(Duration::from_micros((ms * 1000.0).round() as u64))
 }
 
+/// Parses a prefix length (0..=128) or a contiguous dotted IPv4 netmask; returns the
+/// prefix length and whether it was dotted.
+pub fn parse_netmask(s: &str) -> Option<(u8, bool)> {
+    if s.contains('.') {
+        let m = u32::from(s.parse::<std::net::Ipv4Addr>().ok()?);
+        let ones = m.leading_ones();
+        (ones + m.trailing_zeros() >= 32).then_some((ones as u8, true))
+    } else {
+        let n: u8 = s.parse().ok()?;
+        (n <= 128).then_some((n, false))
+    }
+}
+
 /// Parses `xx:xx:xx:xx:xx:xx` (or with `-`).
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = s.split([':', '-']).collect();
@@ -272,6 +299,11 @@ pub enum Value {
     Ip(IpAddr),
     Duration(Duration),
     Mac([u8; 6]),
+    /// A prefix length, and whether it was written as a dotted IPv4 netmask.
+    Netmask {
+        prefix: u8,
+        dotted: bool,
+    },
 }
 
 /// The parsed parameters of one invocation: declared names only, defaults applied.
@@ -367,6 +399,13 @@ impl Values {
     pub fn duration(&self, name: &str) -> Option<Duration> {
         match self.map.get(name) {
             Some(Value::Duration(d)) => Some(*d),
+            _ => None,
+        }
+    }
+    /// A [`Kind::Netmask`] value: (prefix length, written as a dotted netmask).
+    pub fn netmask(&self, name: &str) -> Option<(u8, bool)> {
+        match self.map.get(name) {
+            Some(Value::Netmask { prefix, dotted }) => Some((*prefix, *dotted)),
             _ => None,
         }
     }
@@ -483,6 +522,37 @@ mod tests {
         assert_eq!(parse_mac("02:00:5e:00:01"), None);
         assert_eq!(parse_mac("02:00:5e:00:01:fff"), None);
         assert_eq!(parse_mac("zz:00:5e:00:01:ff"), None);
+    }
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(parse_netmask("24"), Some((24, false)));
+        assert_eq!(parse_netmask("0"), Some((0, false)));
+        assert_eq!(parse_netmask("128"), Some((128, false)));
+        assert_eq!(parse_netmask("255.255.255.0"), Some((24, true)));
+        assert_eq!(parse_netmask("255.255.255.255"), Some((32, true)));
+        assert_eq!(parse_netmask("0.0.0.0"), Some((0, true)));
+        assert_eq!(parse_netmask("255.255.128.0"), Some((17, true)));
+        for bad in [
+            "129",
+            "-1",
+            "",
+            "255.0.255.0",
+            "255.255.255",
+            "24.0",
+            "0x18",
+        ] {
+            assert_eq!(parse_netmask(bad), None, "{bad}");
+        }
+        let p = Param::new("cidr_netmask", Kind::Netmask, "mask");
+        assert_eq!(
+            p.parse("255.255.0.0").unwrap(),
+            Value::Netmask {
+                prefix: 16,
+                dotted: true
+            }
+        );
+        assert_eq!(p.parse("255.0.255.0").unwrap_err().exit().code(), 6);
     }
 
     proptest! {
