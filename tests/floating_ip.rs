@@ -310,7 +310,8 @@ fn ipv6_duplicate_fails_start_and_is_removed() {
     expect_rc(&agent(&node, "stop", &p), 0, "stop");
 }
 
-/// Options reach the kernel: label, broadcast, noprefixroute, preferred_lft.
+/// Options reach the kernel: dotted netmask, label, broadcast, noprefixroute,
+/// preferred_lft, nodad.
 #[test]
 fn options_reach_the_kernel() {
     let Some((_lab, node, _client)) = lab("options") else {
@@ -318,7 +319,8 @@ fn options_reach_the_kernel() {
     };
     let p = [
         ("ip", "10.213.0.60"),
-        ("cidr_netmask", "24"),
+        // IPaddr2 takes a dotted netmask too.
+        ("cidr_netmask", "255.255.255.0"),
         ("nic", "eth0"),
         ("iflabel", "vip"),
         ("broadcast", "10.213.0.254"),

@@ -39,9 +39,10 @@ const PARAMS: &[Param] = &[
          interface whose directly connected route (or address) covers ip is used, as \
          IPaddr2's findif does. Required for IPv6 link-local addresses.",
     ),
-    Param::new("cidr_netmask", Kind::Prefix, "CIDR netmask").long(
-        "The prefix length of the address, e.g. 24 (0-32 for IPv4, 0-128 for IPv6). If \
-         unset, it is taken from the route or interface address that covers ip.",
+    Param::new("cidr_netmask", Kind::Netmask, "CIDR netmask").long(
+        "The prefix length of the address, e.g. 24 (0-32 for IPv4, 0-128 for IPv6); for \
+         IPv4 a dotted netmask such as 255.255.255.0 is accepted too. If unset, it is \
+         taken from the route or interface address that covers ip.",
     ),
     Param::new("broadcast", Kind::String, "Broadcast address").long(
         "IPv4 only. The broadcast address; '+' (the default behaviour) computes it from \
@@ -191,7 +192,17 @@ impl Config {
                 }
             }
         }
-        let prefix = p.int("cidr_netmask").map(|n| n as u8);
+        let prefix = match p.netmask("cidr_netmask") {
+            Some((n, true)) if !v4 => {
+                return Err(conf(format!(
+                    "cidr_netmask {} is an IPv4 netmask; IPv6 address {ip} needs a prefix \
+                     length (0-128)",
+                    Ipv4Addr::from(if n == 0 { 0 } else { u32::MAX << (32 - n) })
+                )))
+            }
+            Some((n, _)) => Some(n),
+            None => None,
+        };
         if let Some(n) = prefix {
             let max = if v4 { 32 } else { 128 };
             if n > max {
@@ -225,14 +236,9 @@ impl Config {
                 })?)
             }
         };
+        // nic:iflabel is checked against the interface's real name in `label`
+        // (nic may be an altname).
         let iflabel = p.str("iflabel").map(str::to_string);
-        if let (Some(l), Some(n)) = (&iflabel, &nic) {
-            if v4 && n.len() + 1 + l.len() > 15 {
-                return Err(conf(format!(
-                    "the label {n}:{l} is longer than 15 characters"
-                )));
-            }
-        }
         let lft_raw = p.str("preferred_lft").unwrap_or("forever");
         let preferred_lft = parse_lft(lft_raw).ok_or_else(|| {
             conf(format!(
@@ -675,16 +681,21 @@ mod tests {
             vec![("ip", "ff02::1")],
             vec![("ip", "10.213.0.50"), ("broadcast", "10.213.0.256")],
             vec![("ip", "fd00:213::50"), ("broadcast", "10.213.0.255")],
-            vec![
-                ("ip", "10.213.0.50"),
-                ("nic", "eth0"),
-                ("iflabel", "abcdefghijk"),
-            ],
             vec![("ip", "10.213.0.50"), ("preferred_lft", "soon")],
         ] {
             let e = cfg(&bad).unwrap_err();
             assert_eq!(e.exit(), OcfExit::ErrConfigured, "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn dotted_netmask_for_ipv4_only() {
+        let c = cfg(&[("ip", "10.213.0.50"), ("cidr_netmask", "255.255.255.0")]).unwrap();
+        assert_eq!(c.prefix, Some(24));
+        let e = cfg(&[("ip", "fd00:213::50"), ("cidr_netmask", "255.255.255.0")]).unwrap_err();
+        assert!(e.to_string().contains("is an IPv4 netmask"), "{e}");
+        let c = cfg(&[("ip", "fd00:213::50"), ("cidr_netmask", "64")]).unwrap();
+        assert_eq!(c.prefix, Some(64));
     }
 
     #[test]
