@@ -453,7 +453,8 @@ impl ResourceAgent for FloatingIp {
         let label = cfg.label(&plan.link)?;
         let link = &plan.link;
 
-        for a in cfg.find(&mut nl, None)? {
+        let existing = cfg.find(&mut nl, None)?;
+        for a in &existing {
             if a.index != link.index {
                 return Err(OcfError::generic(format!(
                     "{} is already configured on another interface (#{}); not adding it to {}",
@@ -467,7 +468,7 @@ impl ResourceAgent for FloatingIp {
                 )));
             }
         }
-        let present = !cfg.find(&mut nl, Some(link.index))?.is_empty();
+        let present = !existing.is_empty();
 
         if !link.is_up() {
             log::info(&format!("bringing interface {} up", link.name));
