@@ -441,7 +441,7 @@ fn strace_shows_no_child_process() {
     let st = trace("stop", &p, 0);
     assert_eq!(execs(&st), 1, "stop:\n{st}");
     assert_eq!(forks(&st), 0, "stop:\n{st}");
-    // With a single announcement there is nothing to leave in the background.
+    // With a single announcement the child only takes over the socket's slow close.
     let one = [
         ("ip", VIP4),
         ("cidr_netmask", "24"),
@@ -449,11 +449,8 @@ fn strace_shows_no_child_process() {
         ("arp_count", "1"),
     ];
     let s1 = trace("start", &one, 0);
-    assert_eq!(
-        (execs(&s1), forks(&s1)),
-        (1, 0),
-        "start, arp_count=1:\n{s1}"
-    );
+    assert_eq!(execs(&s1), 1, "start, arp_count=1:\n{s1}");
+    assert!(forks(&s1) <= 1, "start, arp_count=1:\n{s1}");
     trace("stop", &one, 0);
 }
 

@@ -15,7 +15,9 @@
 //! waiting for the agent's output waits for it), leaves the session, and before each
 //! round asks the kernel whether the address is still ours: after `stop` removes the
 //! address (or it moved), the child sends nothing more and exits. A thread could not do
-//! this: it dies with the agent's process.
+//! this: it dies with the agent's process. The child also takes over the packet socket,
+//! whose close waits for an RCU grace period (several ms) that the agent need not pay. The child also takes over the packet socket,
+//! whose close waits for an RCU grace period (several ms) that the agent need not pay.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -216,11 +218,21 @@ impl Burst {
 
     /// Sends every round in the calling process (blocks for `(rounds-1) * interval`).
     /// `still_ours` is asked before each later round; `false` ends the burst.
-    pub fn run_blocking(&self, mut still_ours: impl FnMut() -> bool) -> io::Result<u32> {
+    pub fn run_blocking(&self, still_ours: impl FnMut() -> bool) -> io::Result<u32> {
         let s = Sender::open(self.ifindex)?;
-        let t0 = Instant::now();
+        self.rounds_from(&s, 0, Instant::now(), still_ours)
+    }
+
+    /// Sends rounds `first..rounds`, round `i` due at `t0 + i * interval`.
+    fn rounds_from(
+        &self,
+        s: &Sender,
+        first: u32,
+        t0: Instant,
+        mut still_ours: impl FnMut() -> bool,
+    ) -> io::Result<u32> {
         let mut sent = 0;
-        for i in 0..self.rounds {
+        for i in first..self.rounds {
             if i > 0 {
                 let due = t0 + self.interval * i;
                 let now = Instant::now();
@@ -231,7 +243,7 @@ impl Burst {
                     break;
                 }
             }
-            self.send_round(&s)?;
+            self.send_round(s)?;
             sent += 1;
         }
         Ok(sent)
@@ -239,34 +251,42 @@ impl Burst {
 
     /// Sends the first round now and leaves the rest to a detached background sender
     /// (see the module docs). An error means not even the first round went out.
+    ///
+    /// The background sender also inherits the packet socket and holds its last
+    /// reference: closing an AF_PACKET socket waits for an RCU grace period
+    /// (packet_release calls synchronize_net), which costs several milliseconds that
+    /// the agent's caller need not wait for. So the child is forked even for one round.
     pub fn start(&self, still_ours: impl FnMut() -> bool) -> io::Result<Rest> {
         let s = Sender::open(self.ifindex)?;
+        let t0 = Instant::now();
         self.send_round(&s)?;
-        drop(s);
-        if self.rounds <= 1 {
-            return Ok(Rest::None);
-        }
-        let rest = Burst {
-            rounds: self.rounds - 1,
-            ..self.clone()
-        };
-        detach(move || {
-            // Keep the schedule: round 2 is due one interval after round 1.
-            std::thread::sleep(rest.interval);
-            let mut still = still_ours;
-            if still() {
-                let _ = rest.run_blocking(still);
+        let this = self.clone();
+        let Sender { fd, ifindex } = s;
+        let child = detach(Some(fd), move |fd| {
+            if let Some(fd) = fd {
+                let s = Sender { fd, ifindex };
+                let _ = this.rounds_from(&s, 1, t0, still_ours);
+                // Give the agent time to drop its copy, so the release happens here.
+                let hold = Duration::from_millis(50);
+                if t0.elapsed() < hold {
+                    std::thread::sleep(hold - t0.elapsed());
+                }
             }
-        })
-        .map(Rest::Background)
+        });
+        match child {
+            Ok(pid) => Ok(Rest::Background(pid)),
+            // The first round is out; the rest is lost, which is not worth failing for.
+            Err(_) => Ok(Rest::None),
+        }
     }
 }
 
 /// Runs `work` in a detached child process (fork, no exec) and returns its PID.
 /// The child leaves the session, puts /dev/null on stdin/stdout/stderr, closes every
-/// other inherited descriptor, and always ends with `_exit`, even if `work` panics.
-/// Call only from a single-threaded process (the agents are).
-pub fn detach(work: impl FnOnce()) -> io::Result<i32> {
+/// other inherited descriptor except `keep` (handed to `work` as fd 3), and always ends
+/// with `_exit`, even if `work` panics. In the parent, `keep` is closed (the child's copy
+/// stays open). Call only from a single-threaded process (the agents are).
+pub fn detach(keep: Option<OwnedFd>, work: impl FnOnce(Option<OwnedFd>)) -> io::Result<i32> {
     // Opened before fork so the child needs no allocation to find it.
     let devnull = std::fs::OpenOptions::new()
         .read(true)
@@ -280,17 +300,31 @@ pub fn detach(work: impl FnOnce()) -> io::Result<i32> {
     if pid > 0 {
         return Ok(pid);
     }
-    // Child.
-    // SAFETY: plain syscalls on descriptors we own; _exit never returns.
-    unsafe {
+    // Child. Park `keep` above the standard descriptors first (it may be one of them if
+    // the agent was started with one closed), then rebuild 0-2 and move it to 3.
+    let kept = keep.map(|k| {
+        let raw = k.as_raw_fd();
+        std::mem::forget(k); // closed below by close_range, not by Drop
+        raw
+    });
+    // SAFETY: plain syscalls on descriptors this process owns; fd 3 is then owned once.
+    let kept = unsafe {
+        let parked = kept.map(|raw| libc::fcntl(raw, libc::F_DUPFD, 10));
         libc::setsid();
         let null = devnull.as_raw_fd();
         libc::dup2(null, 0);
         libc::dup2(null, 1);
         libc::dup2(null, 2);
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-    }
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let kept = match parked {
+            Some(p) if p >= 0 && libc::dup2(p, 3) == 3 => Some(OwnedFd::from_raw_fd(3)),
+            _ => None,
+        };
+        let from = if kept.is_some() { 4u32 } else { 3u32 };
+        libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
+        kept
+    };
+    std::mem::forget(devnull); // already closed by close_range (or it is 0-2)
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(kept)));
     // SAFETY: ends the child without running the parent's atexit handlers or destructors.
     unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) }
 }
