@@ -837,6 +837,14 @@ const CASES: &[Case] = &[
         4,
         true
     ),
+    case!(
+        "probe as non-root",
+        "monitor",
+        NOBODY,
+        [("ip", "10.213.0.50"), ("nic", "eth0")],
+        7,
+        false
+    ),
 ];
 
 #[test]

@@ -451,7 +451,7 @@ impl ResourceAgent for FloatingIp {
         let mut nl = open()?;
         let plan = cfg.plan(&mut nl)?;
         let label = cfg.label(&plan.link)?;
-        let link = &plan.link;
+        let mut link = plan.link.clone();
 
         let existing = cfg.find(&mut nl, None)?;
         for a in &existing {
@@ -474,7 +474,11 @@ impl ResourceAgent for FloatingIp {
             log::info(&format!("bringing interface {} up", link.name));
             nl.set_link_up(link.index)
                 .map_err(|e| nl_err(&format!("cannot set {} up", link.name), e))?;
+            if let Ok(Some(l)) = nl.link_by_index(link.index) {
+                link = l;
+            }
         }
+        let link = &link;
         let deadline = ctx.deadline(Duration::from_secs(20));
         if present {
             if !cfg.nodad && cfg.ip.is_ipv6() {
