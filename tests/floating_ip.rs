@@ -264,6 +264,17 @@ fn findif_picks_interface_and_prefix_from_the_route() {
         expect_rc(&agent(&node, "stop", &p), 0, "stop");
         assert!(!has_addr(&node, vip));
     }
+    // Only the address itself covers it (configured by hand): start finds it and is
+    // idempotent rather than failing.
+    node.ok(&["ip", "addr", "add", "10.213.9.50/24", "dev", "eth0"]);
+    let p = [("ip", "10.213.9.50"), ("nic", "eth0")];
+    expect_rc(
+        &agent(&node, "start", &p),
+        0,
+        "start, only the address covers it",
+    );
+    expect_rc(&agent(&node, "stop", &p), 0, "stop");
+    assert!(!has_addr(&node, "10.213.9.50"));
     // Nothing covers this one: 2 on this host, 7 as a probe, 0 for stop.
     let p = [("ip", "192.0.2.77")];
     let o = agent(&node, "start", &p);

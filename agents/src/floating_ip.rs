@@ -312,12 +312,24 @@ impl Config {
         let addrs = nl
             .addresses(self.family(), only)
             .map_err(|e| nl_err("address dump failed", e))?;
+        let covering = |a: &&Addr| a.prefix > 0 && netlink::in_prefix(&ip, &a.ip, a.prefix);
+        let mut candidates: Vec<&Addr> = addrs
+            .iter()
+            .filter(|a| a.ip != ip)
+            .filter(covering)
+            .collect();
+        if candidates.is_empty() {
+            // Only the address itself is there (added by hand, or a repeated start):
+            // its own prefix is the answer, as its connected route would be for findif.
+            candidates = addrs
+                .iter()
+                .filter(|a| a.ip == ip)
+                .filter(covering)
+                .collect();
+        }
         let mut best: Option<&Addr> = None;
         let mut ambiguous = false;
-        for a in addrs
-            .iter()
-            .filter(|a| a.ip != ip && a.prefix > 0 && netlink::in_prefix(&ip, &a.ip, a.prefix))
-        {
+        for a in candidates {
             match best {
                 Some(b) if a.prefix < b.prefix => {}
                 Some(b) if a.prefix == b.prefix && a.index != b.index => ambiguous = true,
