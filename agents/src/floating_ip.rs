@@ -40,9 +40,8 @@ const PARAMS: &[Param] = &[
          IPaddr2's findif does. Required for IPv6 link-local addresses.",
     ),
     Param::new("cidr_netmask", Kind::Netmask, "CIDR netmask").long(
-        "The prefix length of the address, e.g. 24 (0-32 for IPv4, 0-128 for IPv6); for \
-         IPv4 a dotted netmask such as 255.255.255.0 is accepted too. If unset, it is \
-         taken from the route or interface address that covers ip.",
+        "The prefix length of the address, e.g. 24. If unset, it is taken from the route \
+         or interface address that covers ip.",
     ),
     Param::new("broadcast", Kind::String, "Broadcast address").long(
         "IPv4 only. The broadcast address; '+' (the default behaviour) computes it from \
