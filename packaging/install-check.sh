@@ -70,7 +70,7 @@ ok "dpkg -r bulwark left no bulwark file behind ($(wc -l <"$TMP/deb-files") path
 
 # The .rpm carries the same files as the .deb (the lintian override is Debian-only).
 dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ {sub(/^\./, "", $6); print $6}' | grep -v '^/usr/share/lintian/' | sort >"$TMP/deb-list"
-rpm -qlp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$RPM" | awk '$1 !~ /^d/ {print $2}' | sort >"$TMP/rpm-list"
+rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$RPM" | awk '$1 !~ /^d/ {print $2}' | sort >"$TMP/rpm-list"
 diff -u "$TMP/deb-list" "$TMP/rpm-list" || fail "rpm and deb file lists differ"
 ok "rpm -qlp matches the .deb's file list ($(wc -l <"$TMP/rpm-list") files)"
 mkdir -p "$TMP/rpmroot"

@@ -65,7 +65,7 @@ for _ in $(seq 1 100); do
 done
 say "client: neighbour entry now $(client_mac) (node2's MAC), $(( ($(now) - t_started) / 1000000 )) ms after start returned"
 sleep 1
-kill $PINGER; wait $PINGER 2>/dev/null || true; PINGER=
+kill -INT $PINGER; wait $PINGER 2>/dev/null || true; PINGER=
 sent=$(grep -c 'bytes from' /tmp/$T.ping || true)
 summary=$(grep 'packets transmitted' /tmp/$T.ping || echo "")
 say "client ping during the move: $sent replies; ${summary:-}"
