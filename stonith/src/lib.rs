@@ -1,1 +1,3 @@
 //! Fence agents and the native IPMI 2.0 RMCP+ client.
+
+pub mod ipmi;
