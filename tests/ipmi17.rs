@@ -1,1 +1,176 @@
+//! Cipher suite 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128) against the in-repo
+//! test BMC (tests/bmc/bmc17.rs). Real `ipmitool -I lanplus -C 17` must accept that BMC
+//! first, which shows it is a faithful peer; then the agent passes the same
+//! status/off/on/reboot tests against it as against ipmi_sim.
 
+#[path = "bmc/mod.rs"]
+mod bmc;
+
+use bmc::bmc17::TestBmc;
+use bmc::{cli_run, stdin_for, stdin_run};
+use bulwark_stonith::ipmi::crypto::CipherSuite;
+use std::process::Command;
+
+fn ipmitool(bmc: &TestBmc, suite: &str, user: &str, pw: &str, args: &[&str]) -> Option<(i32, String)> {
+    let port = bmc.port().to_string();
+    // ipmitool takes the password from the environment with -E (not from argv).
+    let mut cmd = Command::new("ipmitool");
+    cmd.args(["-I", "lanplus"]);
+    if !suite.is_empty() {
+        cmd.args(["-C", suite]);
+    }
+    let o = cmd
+        .args(["-H", "127.0.0.1", "-p", &port, "-U", user, "-E", "-N", "1", "-R", "2"])
+        .args(args)
+        .env("IPMI_PASSWORD", pw)
+        .output();
+    match o {
+        Ok(o) => Some((
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )),
+        Err(_) => {
+            eprintln!("SKIP: ipmitool is not installed (apt-get install ipmitool)");
+            None
+        }
+    }
+}
+
+#[test]
+fn real_ipmitool_accepts_the_suite_17_test_bmc() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite17]);
+    let Some((code, out)) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "status"]) else {
+        return;
+    };
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Chassis Power is on"), "{out}");
+    let (code, out) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "off"]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Down/Off"), "{out}");
+    let (code, out) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "status"]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Chassis Power is off"), "{out}");
+    let (code, out) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "on"]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Up/On"), "{out}");
+    assert_eq!(bmc.events(), ["power_off", "power_on"]);
+    // ipmitool closes its sessions; the BMC saw them all closed.
+    let (opened, closed) = bmc.sessions();
+    assert_eq!((opened, closed), (4, 4));
+}
+
+#[test]
+fn real_ipmitool_is_refused_with_a_wrong_password_or_suite() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite17]);
+    let Some((code, out)) = ipmitool(&bmc, "17", "admin", "wrong", &["-v", "chassis", "power", "status"]) else {
+        return;
+    };
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("RAKP 2 HMAC is invalid"), "{out}");
+    // Suite 3 is not offered by this BMC instance.
+    let (code, out) = ipmitool(&bmc, "3", "admin", "fencepass", &["chassis", "power", "status"]).unwrap();
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("invalid authentication algorithm"), "{out}");
+    assert!(bmc.events().is_empty());
+    // Without -C, ipmitool asks for the cipher suites and picks 17 from our answer.
+    let (code, out) = ipmitool(&bmc, "", "admin", "fencepass", &["-v", "chassis", "power", "status"]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Chassis Power is on"), "{out}");
+}
+
+#[test]
+fn agent_status_off_on_reboot_stdin_form_suite17() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite17]);
+    let base = stdin_for(bmc.port(), "cipher=17\n");
+    let r = stdin_run(&format!("{base}action=status\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
+    let r = stdin_run(&format!("{base}action=off\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered OFF"), "{r:?}");
+    let r = stdin_run(&format!("{base}action=status\n"));
+    assert_eq!((r.code, r.stdout.trim()), (2, "Status: OFF"), "{r:?}");
+    let r = stdin_run(&format!("{base}action=on\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered ON"), "{r:?}");
+    let r = stdin_run(&format!("{base}action=reboot\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Rebooted"), "{r:?}");
+    assert_eq!(
+        bmc.events(),
+        ["power_off", "power_on", "power_off", "power_on"]
+    );
+    // Every session the agent opened was closed.
+    let (opened, closed) = bmc.sessions();
+    assert_eq!(opened, 5);
+    assert_eq!(closed, 5);
+}
+
+#[test]
+fn agent_status_off_on_reboot_option_form_suite17() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite17]);
+    let port = bmc.port().to_string();
+    let run = |action: &str| {
+        cli_run(&[
+            "-a", "127.0.0.1", "-u", &port, "-l", "admin", "-p", "fencepass", "-C", "17", "-o", action,
+        ])
+    };
+    let r = run("status");
+    assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
+    let r = run("off");
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered OFF"), "{r:?}");
+    let r = run("status");
+    assert_eq!((r.code, r.stdout.trim()), (2, "Status: OFF"), "{r:?}");
+    let r = run("on");
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered ON"), "{r:?}");
+    let r = run("reboot");
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Rebooted"), "{r:?}");
+    assert_eq!(
+        bmc.events(),
+        ["power_off", "power_on", "power_off", "power_on"]
+    );
+}
+
+#[test]
+fn cipher_auto_prefers_17_when_offered() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite3, CipherSuite::Suite17]);
+    let r = stdin_run(&stdin_for(bmc.port(), "verbose=1\naction=status\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
+    assert!(r.stderr.contains("cipher suite 17"), "{r:?}");
+    // Only 3 offered: auto picks 3.
+    let bmc3 = TestBmc::start(&[CipherSuite::Suite3]);
+    let r = stdin_run(&stdin_for(bmc3.port(), "verbose=1\naction=status\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
+    assert!(r.stderr.contains("cipher suite 3"), "{r:?}");
+}
+
+#[test]
+fn suite17_failures_are_clear() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite17]);
+    let r = stdin_run(&format!(
+        "ip=127.0.0.1\nipport={}\nusername=admin\npassword=Wr0ngPass\ncipher=17\naction=off\n",
+        bmc.port()
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("authentication failed"), "{r:?}");
+    assert!(!r.all().contains("Wr0ngPass"));
+    // This BMC enforces the user's maximum privilege: viewer may not be ADMINISTRATOR.
+    let r = stdin_run(&format!(
+        "ip=127.0.0.1\nipport={}\nusername=viewer\npassword=userpass\ncipher=17\naction=off\n",
+        bmc.port()
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("insufficient privilege"), "{r:?}");
+    // viewer at USER level may read the status but not power off.
+    let base = format!(
+        "ip=127.0.0.1\nipport={}\nusername=viewer\npassword=userpass\ncipher=17\nprivlvl=user\n",
+        bmc.port()
+    );
+    let r = stdin_run(&format!("{base}action=status\n"));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
+    let r = stdin_run(&format!("{base}action=off\n"));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("insufficient privilege"), "{r:?}");
+    assert!(bmc.power_on());
+    assert!(bmc.events().is_empty());
+}
