@@ -11,7 +11,13 @@ use bmc::{cli_run, stdin_for, stdin_run};
 use bulwark_stonith::ipmi::crypto::CipherSuite;
 use std::process::Command;
 
-fn ipmitool(bmc: &TestBmc, suite: &str, user: &str, pw: &str, args: &[&str]) -> Option<(i32, String)> {
+fn ipmitool(
+    bmc: &TestBmc,
+    suite: &str,
+    user: &str,
+    pw: &str,
+    args: &[&str],
+) -> Option<(i32, String)> {
     let port = bmc.port().to_string();
     // ipmitool takes the password from the environment with -E (not from argv).
     let mut cmd = Command::new("ipmitool");
@@ -20,7 +26,19 @@ fn ipmitool(bmc: &TestBmc, suite: &str, user: &str, pw: &str, args: &[&str]) -> 
         cmd.args(["-C", suite]);
     }
     let o = cmd
-        .args(["-H", "127.0.0.1", "-p", &port, "-U", user, "-E", "-N", "1", "-R", "2"])
+        .args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            user,
+            "-E",
+            "-N",
+            "1",
+            "-R",
+            "2",
+        ])
         .args(args)
         .env("IPMI_PASSWORD", pw)
         .output();
@@ -43,18 +61,45 @@ fn ipmitool(bmc: &TestBmc, suite: &str, user: &str, pw: &str, args: &[&str]) -> 
 #[test]
 fn real_ipmitool_accepts_the_suite_17_test_bmc() {
     let bmc = TestBmc::start(&[CipherSuite::Suite17]);
-    let Some((code, out)) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "status"]) else {
+    let Some((code, out)) = ipmitool(
+        &bmc,
+        "17",
+        "admin",
+        "fencepass",
+        &["chassis", "power", "status"],
+    ) else {
         return;
     };
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Chassis Power is on"), "{out}");
-    let (code, out) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "off"]).unwrap();
+    let (code, out) = ipmitool(
+        &bmc,
+        "17",
+        "admin",
+        "fencepass",
+        &["chassis", "power", "off"],
+    )
+    .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Down/Off"), "{out}");
-    let (code, out) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "status"]).unwrap();
+    let (code, out) = ipmitool(
+        &bmc,
+        "17",
+        "admin",
+        "fencepass",
+        &["chassis", "power", "status"],
+    )
+    .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Chassis Power is off"), "{out}");
-    let (code, out) = ipmitool(&bmc, "17", "admin", "fencepass", &["chassis", "power", "on"]).unwrap();
+    let (code, out) = ipmitool(
+        &bmc,
+        "17",
+        "admin",
+        "fencepass",
+        &["chassis", "power", "on"],
+    )
+    .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Up/On"), "{out}");
     assert_eq!(bmc.events(), ["power_off", "power_on"]);
@@ -66,18 +111,38 @@ fn real_ipmitool_accepts_the_suite_17_test_bmc() {
 #[test]
 fn real_ipmitool_is_refused_with_a_wrong_password_or_suite() {
     let bmc = TestBmc::start(&[CipherSuite::Suite17]);
-    let Some((code, out)) = ipmitool(&bmc, "17", "admin", "wrong", &["-v", "chassis", "power", "status"]) else {
+    let Some((code, out)) = ipmitool(
+        &bmc,
+        "17",
+        "admin",
+        "wrong",
+        &["-v", "chassis", "power", "status"],
+    ) else {
         return;
     };
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("RAKP 2 HMAC is invalid"), "{out}");
     // Suite 3 is not offered by this BMC instance.
-    let (code, out) = ipmitool(&bmc, "3", "admin", "fencepass", &["chassis", "power", "status"]).unwrap();
+    let (code, out) = ipmitool(
+        &bmc,
+        "3",
+        "admin",
+        "fencepass",
+        &["chassis", "power", "status"],
+    )
+    .unwrap();
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("invalid authentication algorithm"), "{out}");
     assert!(bmc.events().is_empty());
     // Without -C, ipmitool asks for the cipher suites and picks 17 from our answer.
-    let (code, out) = ipmitool(&bmc, "", "admin", "fencepass", &["-v", "chassis", "power", "status"]).unwrap();
+    let (code, out) = ipmitool(
+        &bmc,
+        "",
+        "admin",
+        "fencepass",
+        &["-v", "chassis", "power", "status"],
+    )
+    .unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Chassis Power is on"), "{out}");
 }
@@ -89,11 +154,19 @@ fn agent_status_off_on_reboot_stdin_form_suite17() {
     let r = stdin_run(&format!("{base}action=status\n"));
     assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
     let r = stdin_run(&format!("{base}action=off\n"));
-    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered OFF"), "{r:?}");
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "Success: Powered OFF"),
+        "{r:?}"
+    );
     let r = stdin_run(&format!("{base}action=status\n"));
     assert_eq!((r.code, r.stdout.trim()), (2, "Status: OFF"), "{r:?}");
     let r = stdin_run(&format!("{base}action=on\n"));
-    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered ON"), "{r:?}");
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "Success: Powered ON"),
+        "{r:?}"
+    );
     let r = stdin_run(&format!("{base}action=reboot\n"));
     assert_eq!((r.code, r.stdout.trim()), (0, "Success: Rebooted"), "{r:?}");
     assert_eq!(
@@ -112,17 +185,36 @@ fn agent_status_off_on_reboot_option_form_suite17() {
     let port = bmc.port().to_string();
     let run = |action: &str| {
         cli_run(&[
-            "-a", "127.0.0.1", "-u", &port, "-l", "admin", "-p", "fencepass", "-C", "17", "-o", action,
+            "-a",
+            "127.0.0.1",
+            "-u",
+            &port,
+            "-l",
+            "admin",
+            "-p",
+            "fencepass",
+            "-C",
+            "17",
+            "-o",
+            action,
         ])
     };
     let r = run("status");
     assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{r:?}");
     let r = run("off");
-    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered OFF"), "{r:?}");
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "Success: Powered OFF"),
+        "{r:?}"
+    );
     let r = run("status");
     assert_eq!((r.code, r.stdout.trim()), (2, "Status: OFF"), "{r:?}");
     let r = run("on");
-    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered ON"), "{r:?}");
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "Success: Powered ON"),
+        "{r:?}"
+    );
     let r = run("reboot");
     assert_eq!((r.code, r.stdout.trim()), (0, "Success: Rebooted"), "{r:?}");
     assert_eq!(

@@ -53,6 +53,11 @@ impl IpmiSim {
     /// Starts ipmi_sim, powered on, and waits until it answers. `None` (with a printed
     /// reason) when ipmi_sim is not installed.
     pub fn start() -> Option<IpmiSim> {
+        IpmiSim::start_with_password("fencepass")
+    }
+
+    /// Like [`start`](Self::start) with another password for user `admin`.
+    pub fn start_with_password(admin_password: &str) -> Option<IpmiSim> {
         if Command::new("ipmi_sim").arg("--version").output().is_err() {
             eprintln!("SKIP: ipmi_sim is not installed (apt-get install openipmi)");
             return None;
@@ -67,7 +72,8 @@ impl IpmiSim {
             std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
             let conf = LAN_CONF
                 .replace("@PORT@", &port.to_string())
-                .replace("@RUN@", run.to_str().unwrap());
+                .replace("@RUN@", run.to_str().unwrap())
+                .replace("@ADMINPW@", admin_password);
             std::fs::write(run.join("lan.conf"), conf).unwrap();
             std::fs::write(run.join("lab.emu"), EMU).unwrap();
             std::fs::write(run.join("power"), "1\n").unwrap();
