@@ -108,7 +108,11 @@ pub fn ab(case: &str, n: usize, mut ours: Contender, mut reference: Contender) -
         ms(bm),
         ms(bmax)
     );
-    println!("  ratio B/A = {:.1}x (A is {:.1}x faster)", r.speedup(), r.speedup());
+    println!(
+        "  ratio B/A = {:.1}x (A is {:.1}x faster)",
+        r.speedup(),
+        r.speedup()
+    );
     r
 }
 
