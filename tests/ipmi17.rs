@@ -265,4 +265,29 @@ fn suite17_failures_are_clear() {
     assert!(r.stderr.contains("insufficient privilege"), "{r:?}");
     assert!(bmc.power_on());
     assert!(bmc.events().is_empty());
+    // viewer as ADMINISTRATOR was refused in RAKP 2 (no session); the two USER-level
+    // sessions, including the one whose power-off was refused (D4h), were both closed.
+    let (opened, closed) = bmc.sessions();
+    assert_eq!((opened, closed), (2, 2));
+}
+
+#[test]
+fn retransmission_survives_lost_datagrams() {
+    // Every third datagram the BMC receives is lost: login and every command must be
+    // retransmitted (with fresh session sequence numbers) and still succeed.
+    let bmc = TestBmc::start_lossy(&[CipherSuite::Suite17], 3);
+    let r = stdin_run(&stdin_for(
+        bmc.port(),
+        "cipher=17
+login_timeout=5
+action=reboot
+",
+    ));
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Rebooted"), "{r:?}");
+    assert_eq!(bmc.events(), ["power_off", "power_on"]);
+    assert!(
+        bmc.dropped() >= 2,
+        "the BMC dropped {} datagrams",
+        bmc.dropped()
+    );
 }

@@ -34,6 +34,7 @@ struct State {
     events: Vec<String>,
     sessions_opened: u32,
     sessions_closed: u32,
+    dropped: u32,
 }
 
 struct Pending {
@@ -60,6 +61,12 @@ pub struct TestBmc {
 impl TestBmc {
     /// Starts a BMC on an ephemeral UDP port of 127.0.0.1 offering `suites`, powered on.
     pub fn start(suites: &[CipherSuite]) -> TestBmc {
+        TestBmc::start_lossy(suites, 0)
+    }
+
+    /// Like [`start`](Self::start), but ignores every `drop_every`-th datagram it
+    /// receives (0: none), to exercise the client's retransmission.
+    pub fn start_lossy(suites: &[CipherSuite], drop_every: u32) -> TestBmc {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind test BMC");
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -70,7 +77,7 @@ impl TestBmc {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp, suites) = (state.clone(), stop.clone(), suites.to_vec());
-        let thread = std::thread::spawn(move || serve(sock, st, sp, suites));
+        let thread = std::thread::spawn(move || serve(sock, st, sp, suites, drop_every));
         TestBmc {
             addr,
             state,
@@ -90,6 +97,10 @@ impl TestBmc {
     }
     pub fn set_power(&self, on: bool) {
         self.state.lock().unwrap().power_on = on;
+    }
+    /// How many datagrams the lossy mode ignored.
+    pub fn dropped(&self) -> u32 {
+        self.state.lock().unwrap().dropped
     }
     /// (opened, closed) sessions.
     pub fn sessions(&self) -> (u32, u32) {
@@ -112,14 +123,21 @@ fn serve(
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     suites: Vec<CipherSuite>,
+    drop_every: u32,
 ) {
     let mut sessions: HashMap<u32, Pending> = HashMap::new();
     let mut buf = [0u8; 1024];
+    let mut received = 0u32;
     while !stop.load(Ordering::SeqCst) {
         let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
             Err(_) => continue,
         };
+        received += 1;
+        if drop_every > 0 && received % drop_every == 0 {
+            state.lock().unwrap().dropped += 1;
+            continue;
+        }
         if let Some(reply) = handle(&buf[..n], &mut sessions, &state, &suites) {
             let _ = sock.send_to(&reply, peer);
         }

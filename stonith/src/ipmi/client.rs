@@ -75,6 +75,15 @@ pub struct Config {
     pub command_timeout: Duration,
 }
 
+impl Drop for Config {
+    fn drop(&mut self) {
+        for b in self.password.iter_mut().chain(self.kg.iter_mut().flatten()) {
+            // volatile so the wipe is not optimised away
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
@@ -279,6 +288,8 @@ pub struct Session {
     console_sid: u32,
     bmc_sid: u32,
     seq: u32,
+    /// The highest session sequence number received from the BMC (replay check).
+    seq_in: u32,
     rq_seq: u8,
     command_timeout: Duration,
     open: bool,
@@ -566,6 +577,7 @@ impl Session {
             console_sid,
             bmc_sid,
             seq: 0,
+            seq_in: 0,
             rq_seq: 0,
             command_timeout: cfg.command_timeout,
             open: true,
@@ -608,6 +620,7 @@ impl Session {
         let msg = p::build_request(netfn, cmd, rq_seq, data);
         let (keys, bmc_sid, console_sid) = (self.keys.clone(), self.bmc_sid, self.console_sid);
         let seq = &mut self.seq;
+        let seq_in = &mut self.seq_in;
         let deadline = Instant::now() + timeout;
         self.link.exchange(
             what,
@@ -618,16 +631,28 @@ impl Session {
             },
             |d| {
                 let dg = p::parse_datagram(d).ok()?;
-                match &dg {
-                    Datagram::V20 { session_id, .. } if *session_id == console_sid => {}
+                let in_seq = match &dg {
+                    Datagram::V20 {
+                        session_id, seq, ..
+                    } if *session_id == console_sid => *seq,
                     _ => return None,
-                }
+                };
+                // Forged or corrupted datagrams fail the AuthCode and are dropped.
                 let plain = match p::open_secure(&keys, &dg) {
                     Ok(pl) => pl,
                     Err(PacketError::Integrity) | Err(_) => return None,
                 };
+                // Authenticated but replayed (not newer than the last one): drop.
+                if in_seq != 0 && in_seq <= *seq_in {
+                    return None;
+                }
                 let r = p::parse_response(&plain).ok()?;
-                (r.rq_seq == rq_seq && r.cmd == cmd && r.netfn == netfn).then_some(Ok(r))
+                if r.rq_seq == rq_seq && r.cmd == cmd && r.netfn == netfn {
+                    *seq_in = in_seq.max(*seq_in);
+                    Some(Ok(r))
+                } else {
+                    None
+                }
             },
         )
     }
