@@ -324,6 +324,16 @@ fn stonith_admin_and_pcs_accept_the_metadata() {
         eprintln!("SKIP: stonith_admin/pcs not installed (pacemaker-cli-utils, pcs)");
         return;
     }
+    // Package installs (packaging/install-check.sh) hold this lock: never race them.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/lock/bulwark-system-paths.lock")
+        .unwrap();
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; released when `lock` is dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
     let _guard = if dest.exists() {
         eprintln!(
             "note: {} already installed (package?); testing that copy",
