@@ -19,7 +19,7 @@ natively: no ipmitool, no child process, so the password never appears in any ar
 fence_ipmilan's parameters where the meaning is the same. Differences from fence_ipmilan: lanplus \
 is always on (IPMI 1.5 is not offered); cipher defaults to auto (ask the BMC, prefer 17, then 3, \
 fall back to 3 quickly when the BMC does not answer the query); the power state is polled every \
-100 ms after a change, so power_wait defaults to 0; every wait is bounded by login_timeout \
+100 ms after a change (stonith_status_sleep), so power_wait defaults to 0; every wait is bounded by login_timeout \
 (connection, login and each command) and power_timeout (state change).";
 
 pub static OPTIONS: &[FenceOpt] = &[
@@ -69,6 +69,7 @@ pub static OPTIONS: &[FenceOpt] = &[
     s::PLUG.desc("Accepted and ignored: one BMC powers one node"),
     s::POWER_WAIT,
     s::POWER_TIMEOUT,
+    s::STONITH_STATUS_SLEEP,
     s::LOGIN_TIMEOUT,
     s::DELAY,
     s::RETRY_ON,

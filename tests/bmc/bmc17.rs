@@ -67,7 +67,32 @@ impl TestBmc {
     /// Like [`start`](Self::start), but ignores every `drop_every`-th datagram it
     /// receives (0: none), to exercise the client's retransmission.
     pub fn start_lossy(suites: &[CipherSuite], drop_every: u32) -> TestBmc {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind test BMC");
+        TestBmc::spawn(suites, drop_every, None)
+    }
+
+    /// Like [`start`](Self::start) with a BMC key (Kg): the session integrity key is
+    /// then keyed by Kg instead of the user's password.
+    pub fn start_with_kg(suites: &[CipherSuite], kg: &[u8]) -> TestBmc {
+        TestBmc::spawn(suites, 0, Some(kg.to_vec()))
+    }
+
+    /// A BMC on IPv6 loopback, or `None` when this host has no `::1`.
+    pub fn start_ipv6(suites: &[CipherSuite]) -> Option<TestBmc> {
+        UdpSocket::bind("[::1]:0").ok()?;
+        Some(TestBmc::spawn_on("[::1]:0", suites, 0, None))
+    }
+
+    fn spawn(suites: &[CipherSuite], drop_every: u32, kg: Option<Vec<u8>>) -> TestBmc {
+        TestBmc::spawn_on("127.0.0.1:0", suites, drop_every, kg)
+    }
+
+    fn spawn_on(
+        bind: &str,
+        suites: &[CipherSuite],
+        drop_every: u32,
+        kg: Option<Vec<u8>>,
+    ) -> TestBmc {
+        let sock = UdpSocket::bind(bind).expect("bind test BMC");
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let addr = sock.local_addr().unwrap();
@@ -77,7 +102,7 @@ impl TestBmc {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp, suites) = (state.clone(), stop.clone(), suites.to_vec());
-        let thread = std::thread::spawn(move || serve(sock, st, sp, suites, drop_every));
+        let thread = std::thread::spawn(move || serve(sock, st, sp, suites, drop_every, kg));
         TestBmc {
             addr,
             state,
@@ -124,6 +149,7 @@ fn serve(
     stop: Arc<AtomicBool>,
     suites: Vec<CipherSuite>,
     drop_every: u32,
+    kg: Option<Vec<u8>>,
 ) {
     let mut sessions: HashMap<u32, Pending> = HashMap::new();
     let mut buf = [0u8; 1024];
@@ -138,7 +164,7 @@ fn serve(
             state.lock().unwrap().dropped += 1;
             continue;
         }
-        if let Some(reply) = handle(&buf[..n], &mut sessions, &state, &suites) {
+        if let Some(reply) = handle(&buf[..n], &mut sessions, &state, &suites, kg.as_deref()) {
             let _ = sock.send_to(&reply, peer);
         }
     }
@@ -149,6 +175,7 @@ fn handle(
     sessions: &mut HashMap<u32, Pending>,
     state: &Arc<Mutex<State>>,
     suites: &[CipherSuite],
+    kg: Option<&[u8]>,
 ) -> Option<Vec<u8>> {
     match p::parse_datagram(b).ok()? {
         Datagram::V15 { msg, .. } => {
@@ -258,7 +285,8 @@ fn handle(
                 sessions.remove(&r.bmc_sid);
                 return None;
             }
-            let k = rakp(s, r.bmc_sid);
+            let mut k = rakp(s, r.bmc_sid);
+            k.kg = kg;
             let mut rsp = p::Rakp4 {
                 tag: r.tag,
                 status: 0,

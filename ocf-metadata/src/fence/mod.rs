@@ -94,7 +94,8 @@ pub trait FenceAgent {
     ) -> Result<Box<dyn PowerDevice>, FenceError>;
 }
 
-/// How fast the power state is polled after a change.
+/// How fast the power state is polled after a change, unless `stonith_status_sleep`
+/// says otherwise.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How much stdin is read at most.
 const STDIN_LIMIT: u64 = 1 << 20;
@@ -219,6 +220,10 @@ fn wait_for(dev: &mut dyn PowerDevice, args: &FenceArgs, target: Power) -> Resul
     let timeout = args
         .seconds("power_timeout")
         .unwrap_or(Duration::from_secs(20));
+    let interval = args
+        .seconds("stonith_status_sleep")
+        .unwrap_or(POLL_INTERVAL)
+        .max(Duration::from_millis(10));
     let deadline = Instant::now() + timeout;
     loop {
         if dev.get_power()? == target {
@@ -232,7 +237,7 @@ fn wait_for(dev: &mut dyn PowerDevice, args: &FenceArgs, target: Power) -> Resul
                 timeout.as_secs_f64()
             )));
         }
-        std::thread::sleep(POLL_INTERVAL.min(deadline - now));
+        std::thread::sleep(interval.min(deadline - now));
     }
 }
 

@@ -133,3 +133,12 @@ pub const METHOD: FenceOpt = FenceOpt::new(
 .short('m')
 .value_name("method")
 .default("onoff");
+
+pub const STONITH_STATUS_SLEEP: FenceOpt = FenceOpt::new(
+    "stonith_status_sleep",
+    "stonith-status-sleep",
+    OptKind::Second,
+    "Sleep X seconds between status calls while waiting for a power change",
+)
+.value_name("seconds")
+.default("0.1");

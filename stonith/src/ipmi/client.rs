@@ -5,7 +5,7 @@
 //! with retransmission inside those bounds.
 
 use crate::ipmi::crypto::{ct_eq, random16, random_u32, CipherSuite, Rakp, SessionKeys};
-use crate::ipmi::packet::{self as p, Datagram, PacketError};
+use crate::ipmi::packet::{self as p, Datagram};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -638,10 +638,7 @@ impl Session {
                     _ => return None,
                 };
                 // Forged or corrupted datagrams fail the AuthCode and are dropped.
-                let plain = match p::open_secure(&keys, &dg) {
-                    Ok(pl) => pl,
-                    Err(PacketError::Integrity) | Err(_) => return None,
-                };
+                let plain = p::open_secure(&keys, &dg).ok()?;
                 // Authenticated but replayed (not newer than the last one): drop.
                 if in_seq != 0 && in_seq <= *seq_in {
                     return None;
