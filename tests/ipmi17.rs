@@ -338,3 +338,24 @@ fn ipv6_bmc_address() {
         assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "{ip}: {r:?}");
     }
 }
+
+#[test]
+fn bmc_hanging_after_login_is_bounded_by_login_timeout() {
+    let bmc = TestBmc::start(&[CipherSuite::Suite17]);
+    bmc.set_mute_chassis(true);
+    let r = stdin_run(&stdin_for(
+        bmc.port(),
+        "cipher=17\nlogin_timeout=1\naction=status\n",
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("no answer from the BMC") && r.stderr.contains("Get Chassis Status"),
+        "{r:?}"
+    );
+    // login (fast) + one login_timeout for the command; Close Session is sent without
+    // waiting for a BMC that already stopped answering.
+    assert!(r.elapsed < std::time::Duration::from_millis(1800), "{r:?}");
+    // The close still reached the BMC.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(bmc.sessions(), (1, 1));
+}

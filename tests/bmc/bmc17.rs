@@ -35,6 +35,8 @@ struct State {
     sessions_opened: u32,
     sessions_closed: u32,
     dropped: u32,
+    /// Ignore chassis commands (a BMC that hangs after login).
+    mute_chassis: bool,
 }
 
 struct Pending {
@@ -122,6 +124,10 @@ impl TestBmc {
     }
     pub fn set_power(&self, on: bool) {
         self.state.lock().unwrap().power_on = on;
+    }
+    /// Stop (or resume) answering chassis commands, as a BMC that hangs after login.
+    pub fn set_mute_chassis(&self, mute: bool) {
+        self.state.lock().unwrap().mute_chassis = mute;
     }
     /// How many datagrams the lossy mode ignored.
     pub fn dropped(&self) -> u32 {
@@ -315,6 +321,9 @@ fn handle(
             let keys = s.keys.clone()?;
             let plain = p::open_secure(&keys, &d).ok()?;
             let req = p::parse_request(&plain).ok()?;
+            if req.netfn == p::NETFN_CHASSIS && state.lock().unwrap().mute_chassis {
+                return None;
+            }
             let (cc, data, close) = in_session(&req, s, session_id, state);
             s.seq_out += 1;
             let reply = p::build_v20_secure(

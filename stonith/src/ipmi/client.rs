@@ -100,7 +100,7 @@ impl fmt::Debug for Config {
 /// Why an IPMI operation failed. Messages never contain a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum IpmiError {
-    #[error("no answer from the BMC at {addr} within {secs:.1} s while {what}{hint}")]
+    #[error("no answer from the BMC at {addr} within {secs:.1} s (request: {what}){hint}")]
     Timeout {
         addr: SocketAddr,
         secs: f64,
@@ -293,6 +293,9 @@ pub struct Session {
     rq_seq: u8,
     command_timeout: Duration,
     open: bool,
+    /// A command timed out: Close Session is then sent once without waiting, so a
+    /// dead BMC costs no more than the timeout already spent.
+    unresponsive: bool,
     pub privilege: Privilege,
 }
 
@@ -312,7 +315,7 @@ fn query_cipher_suites(link: &mut Link, deadline: Instant) -> IpmiResult<Vec<u8>
     for index in 0u8..0x40 {
         let r = sessionless(
             link,
-            "querying cipher suites",
+            "Get Channel Cipher Suites",
             deadline,
             false,
             p::NETFN_APP,
@@ -363,7 +366,7 @@ impl Session {
 
         let caps = sessionless(
             &mut link,
-            "asking for channel authentication capabilities",
+            "Get Channel Authentication Capabilities",
             deadline,
             true,
             p::NETFN_APP,
@@ -402,7 +405,7 @@ impl Session {
         }
         .build();
         let rsp = link.exchange(
-            "opening the session",
+            "Open Session Request",
             deadline,
             || p::build_v20_plain(p::PAYLOAD_OPEN_SESSION_REQ, 0, &osr),
             |d| match p::parse_datagram(d).ok()? {
@@ -459,7 +462,7 @@ impl Session {
         }
         .build();
         let r2 = link.exchange(
-            "waiting for RAKP 2",
+            "RAKP 1",
             deadline,
             || p::build_v20_plain(p::PAYLOAD_RAKP1, 0, &r1),
             |d| match p::parse_datagram(d).ok()? {
@@ -536,7 +539,7 @@ impl Session {
         }
         .build();
         let r4 = link.exchange(
-            "waiting for RAKP 4",
+            "RAKP 3",
             deadline,
             || p::build_v20_plain(p::PAYLOAD_RAKP3, 0, &r3),
             |d| match p::parse_datagram(d).ok()? {
@@ -581,6 +584,7 @@ impl Session {
             rq_seq: 0,
             command_timeout: cfg.command_timeout,
             open: true,
+            unresponsive: false,
             privilege: cfg.privilege,
         };
         let left = deadline.saturating_duration_since(Instant::now());
@@ -622,7 +626,7 @@ impl Session {
         let seq = &mut self.seq;
         let seq_in = &mut self.seq_in;
         let deadline = Instant::now() + timeout;
-        self.link.exchange(
+        let r = self.link.exchange(
             what,
             deadline,
             || {
@@ -651,7 +655,11 @@ impl Session {
                     None
                 }
             },
-        )
+        );
+        if matches!(r, Err(IpmiError::Timeout { .. })) {
+            self.unresponsive = true;
+        }
+        r
     }
 
     /// Sends an IPMI command in the session and returns the response (any completion code).
@@ -703,6 +711,15 @@ impl Session {
             return Ok(());
         }
         let sid = self.bmc_sid.to_le_bytes();
+        if self.unresponsive {
+            self.open = false;
+            self.rq_seq = (self.rq_seq % 0x3f) + 1;
+            self.seq = self.seq.wrapping_add(1).max(1);
+            let msg = p::build_request(p::NETFN_APP, p::CMD_CLOSE_SESSION, self.rq_seq, &sid);
+            let pkt = p::build_v20_secure(&self.keys, self.bmc_sid, self.seq, random16(), &msg);
+            let _ = self.link.sock.send(&pkt);
+            return Ok(());
+        }
         let t = self.command_timeout.min(Duration::from_secs(1));
         let r = self.command_within("Close Session", p::NETFN_APP, p::CMD_CLOSE_SESSION, &sid, t);
         self.open = false;
