@@ -5,6 +5,43 @@
 //! supplies its table, its extra checks and a way to connect; nothing else.
 //!
 //! Exit codes: 0 success (status: power on), 2 status: power off, 1 every failure.
+//!
+//! A complete (if useless) agent:
+//!
+//! ```no_run
+//! use ocf_metadata::fence::{self, std_opts as s, FenceAgent, FenceArgs, FenceError};
+//! use ocf_metadata::fence::{FenceOpt, FenceSpec, Power, PowerDevice, Secret};
+//!
+//! static OPTIONS: &[FenceOpt] = &[
+//!     s::ACTION, s::IP, s::IPPORT.default("443"), s::USERNAME, s::PASSWORD,
+//!     s::PASSWORD_SCRIPT, s::POWER_WAIT, s::POWER_TIMEOUT, s::LOGIN_TIMEOUT,
+//!     s::DELAY, s::RETRY_ON, s::VERBOSE,
+//! ];
+//! static SPEC: FenceSpec = FenceSpec {
+//!     name: "fence_example",
+//!     version: "0.1.0",
+//!     shortdesc: "Example fence agent",
+//!     longdesc: "Powers nothing.",
+//!     vendor_url: "",
+//!     options: OPTIONS,
+//!     actions: &["on", "off", "reboot", "status", "monitor", "metadata", "manpage", "validate-all"],
+//! };
+//!
+//! struct Device;
+//! impl PowerDevice for Device {
+//!     fn get_power(&mut self) -> Result<Power, FenceError> { Ok(Power::On) }
+//!     fn set_power(&mut self, _target: Power) -> Result<(), FenceError> { Ok(()) }
+//! }
+//!
+//! struct Agent;
+//! impl FenceAgent for Agent {
+//!     fn spec(&self) -> &'static FenceSpec { &SPEC }
+//!     fn connect(&self, _args: &FenceArgs, _password: Option<&Secret>)
+//!         -> Result<Box<dyn PowerDevice>, FenceError> { Ok(Box::new(Device)) }
+//! }
+//!
+//! fn main() { std::process::exit(fence::main(&Agent)); }
+//! ```
 
 pub mod doc;
 pub mod opts;
