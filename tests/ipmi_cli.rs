@@ -464,13 +464,27 @@ fn password_never_appears_in_any_argv_in_proc() {
     );
 
     // The same scanner catches fence_ipmilan, which passes the password to ipmitool's
-    // argv: this shows the check above can fail.
+    // argv: this shows the check above can fail. ipmitool lives only ~30 ms, so
+    // fence_ipmilan is pointed at a wrapper that waits 0.3 s before exec'ing ipmitool
+    // (the wrapper receives exactly the argv fence_ipmilan builds).
+    let Some(ipmitool) = bmc::which("ipmitool") else {
+        eprintln!("SKIP control: ipmitool not installed");
+        return;
+    };
     if bmc::which("fence_ipmilan").is_none() {
         eprintln!("SKIP control: fence_ipmilan not installed");
         return;
     }
+    let wrapper = sim.path("slow-ipmitool");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nsleep 0.3\nexec {} \"$@\"\n", ipmitool.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let scanner = scan_proc(pw.clone(), "ipmitool".into(), stop.clone());
+    let scanner = scan_proc(pw.clone(), "slow-ipmitool".into(), stop.clone());
     let mut c = Command::new("fence_ipmilan")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -480,17 +494,26 @@ fn password_never_appears_in_any_argv_in_proc() {
     c.stdin
         .take()
         .unwrap()
-        .write_all(format!("ip=127.0.0.1\nipport={}\nusername=admin\npassword={pw}\nlanplus=1\ncipher=3\naction=status\n", sim.port).as_bytes())
+        .write_all(
+            format!(
+                "ip=127.0.0.1\nipport={}\nusername=admin\npassword={pw}\nlanplus=1\ncipher=3\n\
+                 ipmitool_path={}\naction=status\n",
+                sim.port,
+                wrapper.display()
+            )
+            .as_bytes(),
+        )
         .unwrap();
     let o = c.wait_with_output().unwrap();
     stop.store(true, Ordering::SeqCst);
-    let (leaks, _) = scanner.join().unwrap();
+    let (leaks, seen) = scanner.join().unwrap();
     assert_eq!(
         o.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    assert!(!seen.is_empty(), "the scanner never saw the wrapper");
     assert!(
         !leaks.is_empty(),
         "the scanner should have seen fence_ipmilan's ipmitool -P"
