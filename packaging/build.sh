@@ -129,7 +129,7 @@ RPMTOP=$WORK/rpmbuild
 mkdir -p "$RPMTOP"/{BUILD,RPMS,SOURCES,SPECS,SRPMS,BUILDROOT}
 FILELIST=$WORK/files.list
 {
-  echo "%dir /usr/lib/ocf/resource.d/bulwark"
+  [ -d "$STAGE/usr/lib/ocf/resource.d/bulwark" ] && echo "%dir /usr/lib/ocf/resource.d/bulwark"
   [ -d "$STAGE/usr/libexec/bulwark" ] && echo "%dir /usr/libexec/bulwark"
   echo "%dir $DOC"
   (cd "$STAGE" && find . -type f ! -path ./usr/share/lintian/\* -printf '/%P\n' | sort)

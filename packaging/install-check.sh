@@ -10,16 +10,27 @@ DEB=$(readlink -f "$1"); RPM=$(readlink -f "$2")
 [ "$(id -u)" = 0 ] || { echo "install-check: needs root" >&2; exit 1; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+TMP=$(mktemp -d)
+installed=0
+cleanup() {
+  # Never leave the package half-checked on the machine: remove what we installed.
+  if [ $installed = 1 ] && dpkg-query -W -f='${Status}' bulwark 2>/dev/null | grep -q "install ok installed"; then
+    dpkg -r bulwark >/dev/null 2>&1 || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 # Other tests must not see a half-installed package: hold the system-paths lock.
 exec 9>/run/lock/bulwark-system-paths.lock
 flock -w 600 9
 
+installed=1
 dpkg -i "$DEB" >/dev/null || fail "dpkg -i $DEB"
 ok "dpkg -i $(basename "$DEB")"
 dpkg -L bulwark | sort >"$TMP/deb-files"
 
 for path in /usr/lib/ocf/resource.d/bulwark/*; do
+  [ -e "$path" ] || continue
   a=$(basename "$path")
   crm_resource --show-metadata "ocf:bulwark:$a" >"$TMP/md" || fail "crm_resource --show-metadata ocf:bulwark:$a"
   grep -q "<resource-agent name=\"$a\"" "$TMP/md" || fail "crm_resource metadata of $a"
