@@ -1,26 +1,38 @@
-//! Announcing an address on the LAN: gratuitous ARP (request or reply) for IPv4 and
-//! unsolicited Neighbour Advertisements with the Override flag for IPv6. Shared by every
-//! agent that moves an address (floating-ip now; arp-refresh extends it with unicast
-//! refresh of known neighbours).
+//! Announcing an address on the LAN, shared by every agent that moves or guards an
+//! address (floating-ip, arp-refresh):
+//! - gratuitous ARP for IPv4, as a request, a reply or both ([`ArpMode`]; some switches
+//!   learn only from replies, resource-agents PR #977);
+//! - unsolicited Neighbour Advertisements with the Override flag for IPv6, to ff02::1;
+//! - **unicast refresh** ([`Refresh::Unicast`]): one ARP request (IPv6: one unicast NA)
+//!   to every neighbour the kernel knows on the interface, with the address as sender.
+//!   A Linux host updates its entry for the sender of any ARP request addressed to it
+//!   (and most routers and appliances do the same), so this reaches hosts that ignore
+//!   broadcast gratuitous ARP;
+//! - optionally [`flush_local`]: the address's stale entries leave this host's own
+//!   neighbour table.
 //!
 //! Frames are built by hand (a 28-byte ARP payload, a 72-byte IPv6 + NA packet) and sent
 //! through an AF_PACKET/SOCK_DGRAM socket, so the kernel only adds the Ethernet header.
 //! That keeps one sending path for broadcast, multicast and unicast destinations and
-//! needs no dependency.
+//! needs no dependency. (pnet was considered for the unicast refresh and not taken: its
+//! datalink channel opens an AF_PACKET/SOCK_RAW socket bound to one interface that also
+//! receives every frame on it, and its packet builders cost more code than the two
+//! fixed layouts here; the frames and their checksum are unit-tested below.)
 //!
 //! Timing. [`Burst::start`] sends the first round synchronously (it is on the wire when
 //! the call returns) and hands the remaining rounds, paced by the interval, to a
 //! detached child created with `fork()` and no `exec`: the agent returns at once and
 //! Pacemaker is not kept waiting. The child has its stdio on /dev/null (so nobody
 //! waiting for the agent's output waits for it), leaves the session, and before each
-//! round asks the kernel whether the address is still ours: after `stop` removes the
-//! address (or it moved), the child sends nothing more and exits. A thread could not do
-//! this: it dies with the agent's process. The child also takes over the packet socket,
-//! whose close waits for an RCU grace period (several ms) that the agent need not pay. The child also takes over the packet socket,
-//! whose close waits for an RCU grace period (several ms) that the agent need not pay.
+//! round asks whether it should go on (e.g. whether the address is still ours): after
+//! `stop` removes the address (or it moved), the child sends nothing more and exits. A
+//! thread could not do this: it dies with the agent's process. The child also takes over
+//! the packet socket, whose close waits for an RCU grace period (several ms) that the
+//! agent need not pay.
 
+use crate::netlink::{self, Neighbour, Netlink, NlResult};
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -140,6 +152,205 @@ pub fn unsolicited_na(mac: [u8; 6], ip: Ipv6Addr) -> Frame {
         dest: ALL_NODES_MAC,
         payload: neighbour_advert(mac, ip, ALL_NODES, ip, NA_OVERRIDE),
     }
+}
+
+/// Which gratuitous ARP packets to send (`arp_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArpMode {
+    Request,
+    Reply,
+    Both,
+}
+
+impl ArpMode {
+    pub const WORDS: &'static [&'static str] = &["request", "reply", "both"];
+
+    pub fn parse(s: &str) -> Option<ArpMode> {
+        match s.trim() {
+            "request" => Some(ArpMode::Request),
+            "reply" => Some(ArpMode::Reply),
+            "both" => Some(ArpMode::Both),
+            _ => None,
+        }
+    }
+
+    fn ops(self) -> &'static [u16] {
+        match self {
+            ArpMode::Request => &[ARP_REQUEST],
+            ArpMode::Reply => &[ARP_REPLY],
+            ArpMode::Both => &[ARP_REQUEST, ARP_REPLY],
+        }
+    }
+}
+
+/// How the LAN is told (`refresh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Broadcast gratuitous ARP / multicast unsolicited NA.
+    Gratuitous,
+    /// A directed ARP request / NA to every known neighbour.
+    Unicast,
+    Both,
+}
+
+impl Refresh {
+    pub const WORDS: &'static [&'static str] = &["gratuitous", "unicast", "both"];
+
+    pub fn parse(s: &str) -> Option<Refresh> {
+        match s.trim() {
+            "gratuitous" => Some(Refresh::Gratuitous),
+            "unicast" => Some(Refresh::Unicast),
+            "both" => Some(Refresh::Both),
+            _ => None,
+        }
+    }
+    pub fn gratuitous(self) -> bool {
+        self != Refresh::Unicast
+    }
+    pub fn unicast(self) -> bool {
+        self != Refresh::Gratuitous
+    }
+}
+
+/// The gratuitous announcement of `ip` owned by `mac`: one ARP per `mode` (IPv4) or one
+/// unsolicited NA with Override (IPv6; `mode` does not apply).
+pub fn gratuitous(mac: [u8; 6], ip: IpAddr, mode: ArpMode) -> Vec<Frame> {
+    match ip {
+        IpAddr::V4(a) => mode
+            .ops()
+            .iter()
+            .map(|&op| gratuitous_arp(op, mac, a))
+            .collect(),
+        IpAddr::V6(a) => vec![unsolicited_na(mac, a)],
+    }
+}
+
+/// A unicast ARP request from `ip`/`mac` to the neighbour `peer`/`peer_mac`: "who has
+/// peer? tell ip". The receiver takes the sender's address into its table.
+pub fn unicast_arp(mac: [u8; 6], ip: Ipv4Addr, peer_mac: [u8; 6], peer: Ipv4Addr) -> Frame {
+    Frame {
+        ethertype: ETH_P_ARP,
+        dest: peer_mac,
+        payload: arp_packet(ARP_REQUEST, mac, ip, [0; 6], peer),
+    }
+}
+
+/// A unicast unsolicited NA for `ip` with the Override flag, to `peer`/`peer_mac`.
+pub fn unicast_na(mac: [u8; 6], ip: Ipv6Addr, peer_mac: [u8; 6], peer: Ipv6Addr) -> Frame {
+    Frame {
+        ethertype: ETH_P_IPV6,
+        dest: peer_mac,
+        payload: neighbour_advert(mac, ip, peer, ip, NA_OVERRIDE),
+    }
+}
+
+/// NUD states (linux/neighbour.h).
+pub const NUD_INCOMPLETE: u16 = 0x01;
+pub const NUD_FAILED: u16 = 0x20;
+pub const NUD_NOARP: u16 = 0x40;
+
+/// True when `n` is a neighbour worth a directed refresh for `ip`: same family, a
+/// unicast MAC known, not unresolved/failed/NOARP, and not `ip` itself.
+pub fn refreshable(n: &Neighbour, ip: &IpAddr) -> bool {
+    let Some(m) = n.mac else { return false };
+    if m[0] & 1 != 0 || m == [0; 6] {
+        return false;
+    }
+    if n.state & (NUD_INCOMPLETE | NUD_FAILED | NUD_NOARP) != 0 {
+        return false;
+    }
+    if netlink::family(&n.ip) != netlink::family(ip) || n.ip == *ip {
+        return false;
+    }
+    match n.ip {
+        IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified()),
+        IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
+    }
+}
+
+/// The directed refresh of `ip` owned by `mac`: one frame per refreshable neighbour in
+/// `neighbours` (deduplicated by address).
+pub fn unicast_refresh(mac: [u8; 6], ip: IpAddr, neighbours: &[Neighbour]) -> Vec<Frame> {
+    let mut seen: Vec<IpAddr> = Vec::new();
+    let mut out = Vec::new();
+    for n in neighbours.iter().filter(|n| refreshable(n, &ip)) {
+        if seen.contains(&n.ip) {
+            continue;
+        }
+        seen.push(n.ip);
+        let peer_mac = n.mac.unwrap_or([0; 6]);
+        match (ip, n.ip) {
+            (IpAddr::V4(a), IpAddr::V4(p)) => out.push(unicast_arp(mac, a, peer_mac, p)),
+            (IpAddr::V6(a), IpAddr::V6(p)) => out.push(unicast_na(mac, a, peer_mac, p)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What to announce on one interface.
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    pub ifindex: u32,
+    /// The source MAC (the interface's).
+    pub mac: [u8; 6],
+    /// Interfaces whose neighbours are refreshed: the interface itself and, for a
+    /// macvlan, its parent (the neighbours the host knows on that wire).
+    pub neighbour_links: Vec<u32>,
+    pub ips: Vec<IpAddr>,
+    pub mode: ArpMode,
+    pub refresh: Refresh,
+}
+
+impl Announcement {
+    /// Every frame of one round; for the unicast refresh, one neighbour dump per family.
+    pub fn frames(&self, nl: &mut Netlink) -> NlResult<Vec<Frame>> {
+        let mut out = Vec::new();
+        if self.refresh.gratuitous() {
+            for ip in &self.ips {
+                out.extend(gratuitous(self.mac, *ip, self.mode));
+            }
+        }
+        if self.refresh.unicast() {
+            let mut dumped: Vec<(u8, Vec<Neighbour>)> = Vec::new();
+            for ip in &self.ips {
+                let fam = netlink::family(ip);
+                if !dumped.iter().any(|(f, _)| *f == fam) {
+                    let all = nl.neighbours(fam, None)?;
+                    let mine = all
+                        .into_iter()
+                        .filter(|n| self.neighbour_links.contains(&n.index))
+                        .collect();
+                    dumped.push((fam, mine));
+                }
+                let known = &dumped.iter().find(|(f, _)| *f == fam).unwrap().1;
+                out.extend(unicast_refresh(self.mac, *ip, known));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Deletes the neighbour entries for `ips` from this host's own tables (on `index`
+/// only when given; all interfaces otherwise). Returns how many went. Entries that
+/// vanish meanwhile are not an error.
+pub fn flush_local(nl: &mut Netlink, ips: &[IpAddr], index: Option<u32>) -> NlResult<usize> {
+    let mut n = 0;
+    for fam in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        if !ips.iter().any(|ip| netlink::family(ip) == fam) {
+            continue;
+        }
+        for e in nl.neighbours(fam, index)? {
+            if ips.contains(&e.ip) {
+                match nl.del_neighbour(e.index, &e.ip) {
+                    Ok(()) => n += 1,
+                    Err(err) if err.errno == libc::ENOENT => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// An AF_PACKET socket sending frames out of one interface.
@@ -377,6 +588,96 @@ mod tests {
         assert_eq!(&icmp[26..32], &MAC);
         // A correct checksum sums (with the pseudo-header) to zero.
         assert_eq!(icmpv6_checksum(&ip, &ALL_NODES, icmp), 0);
+    }
+
+    #[test]
+    fn arp_modes() {
+        let ip: IpAddr = "10.213.0.50".parse().unwrap();
+        let ops = |m| -> Vec<u8> {
+            gratuitous(MAC, ip, m)
+                .iter()
+                .map(|f| f.payload[7])
+                .collect()
+        };
+        assert_eq!(ops(ArpMode::Request), vec![1]);
+        assert_eq!(ops(ArpMode::Reply), vec![2]);
+        assert_eq!(ops(ArpMode::Both), vec![1, 2]);
+        let v6: IpAddr = "fd00:213::50".parse().unwrap();
+        assert_eq!(gratuitous(MAC, v6, ArpMode::Both).len(), 1);
+        for w in ArpMode::WORDS {
+            assert!(ArpMode::parse(w).is_some());
+        }
+        for w in Refresh::WORDS {
+            assert!(Refresh::parse(w).is_some());
+        }
+        assert_eq!(ArpMode::parse("gratuitous"), None);
+        assert!(Refresh::Both.gratuitous() && Refresh::Both.unicast());
+        assert!(!Refresh::Unicast.gratuitous() && !Refresh::Gratuitous.unicast());
+    }
+
+    fn neigh(ip: &str, mac: Option<[u8; 6]>, state: u16) -> Neighbour {
+        Neighbour {
+            index: 2,
+            ip: ip.parse().unwrap(),
+            mac,
+            state,
+        }
+    }
+
+    #[test]
+    fn unicast_refresh_targets_known_neighbours_only() {
+        const PEER: [u8; 6] = [0x02, 0xd5, 0, 0, 0, 0x64];
+        const REACHABLE: u16 = 0x02;
+        const STALE: u16 = 0x04;
+        let vip: IpAddr = "10.213.0.50".parse().unwrap();
+        let table = [
+            neigh("10.213.0.100", Some(PEER), REACHABLE),
+            neigh("10.213.0.100", Some(PEER), STALE), // duplicate address
+            neigh("10.213.0.101", None, NUD_INCOMPLETE),
+            neigh("10.213.0.102", Some(PEER), NUD_FAILED),
+            neigh("10.213.0.50", Some(PEER), STALE), // the VIP itself
+            neigh("10.213.0.103", Some([0x01, 0, 0x5e, 0, 0, 1]), STALE), // multicast MAC
+            neigh("fd00:213::100", Some(PEER), STALE), // other family
+            neigh("10.213.0.104", Some(PEER), STALE),
+        ];
+        let f = unicast_refresh(MAC, vip, &table);
+        assert_eq!(f.len(), 2);
+        let p = &f[0].payload;
+        assert_eq!(f[0].dest, PEER);
+        assert_eq!(f[0].ethertype, ETH_P_ARP);
+        assert_eq!(&p[6..8], &[0, 1], "a request");
+        assert_eq!(&p[8..14], &MAC, "sender MAC is ours");
+        assert_eq!(&p[14..18], &[10, 213, 0, 50], "sender IP is the VIP");
+        assert_eq!(&p[18..24], &[0; 6]);
+        assert_eq!(&p[24..28], &[10, 213, 0, 100], "target is the neighbour");
+        assert_eq!(&f[1].payload[24..28], &[10, 213, 0, 104]);
+
+        let v6: IpAddr = "fd00:213::50".parse().unwrap();
+        let f = unicast_refresh(MAC, v6, &table);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].dest, PEER);
+        let p = &f[0].payload;
+        let peer: Ipv6Addr = "fd00:213::100".parse().unwrap();
+        assert_eq!(
+            &p[8..24],
+            &"fd00:213::50".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!(
+            &p[24..40],
+            &peer.octets(),
+            "IPv6 destination is the neighbour"
+        );
+        let icmp = &p[40..];
+        assert_eq!(icmp[0], 136);
+        assert_eq!(
+            u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]),
+            NA_OVERRIDE,
+            "unsolicited, Override"
+        );
+        assert_eq!(
+            icmpv6_checksum(&"fd00:213::50".parse().unwrap(), &peer, icmp),
+            0
+        );
     }
 
     #[test]
