@@ -598,7 +598,7 @@ impl Netlink {
         Ok(bodies.iter().filter_map(|b| parse_link(b)).collect())
     }
 
-    /// Creates a macvlan device `name` on `parent` carrying `mac` in `mode`, with
+    /// Creates a macvlan device `name` on `parent` carrying `mac` in `mode`, then sets
     /// `alias` as its interface alias (a marker: who made it). Fails with EEXIST if
     /// the name or the MAC is taken. The new link is down.
     pub fn add_macvlan(
@@ -614,13 +614,31 @@ impl Netlink {
             .attr_str(IFLA_IFNAME, name)
             .attr(IFLA_LINK, &parent.to_ne_bytes())
             .attr(IFLA_ADDRESS, &mac)
-            .attr_str(IFLA_IFALIAS, alias)
             .nested(IFLA_LINKINFO, |li| {
                 li.attr_str(IFLA_INFO_KIND, "macvlan")
                     .nested(IFLA_INFO_DATA, |d| {
                         d.attr(IFLA_MACVLAN_MODE, &mode.to_ne_bytes());
                     });
             });
+        self.request(m, 0)?;
+        let Some(index) = self.index_of(name)? else {
+            return Err(NlError {
+                errno: libc::ENODEV,
+                msg: Some(format!("{name} vanished right after it was created")),
+            });
+        };
+        if let Err(e) = self.set_link_alias(index, alias) {
+            let _ = self.del_link(index);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Sets the interface alias of link `index` (the kernel ignores IFLA_IFALIAS in a
+    /// create request, so it is set afterwards).
+    pub fn set_link_alias(&mut self, index: u32, alias: &str) -> NlResult<()> {
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
+        m.raw(&ifinfomsg(index, 0, 0)).attr_str(IFLA_IFALIAS, alias);
         self.request(m, 0).map(|_| ())
     }
 
