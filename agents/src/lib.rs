@@ -1,5 +1,6 @@
 //! Logic of the bulwark OCF resource agents; the binaries in agents/bin are thin mains.
 
 pub mod announce;
+pub mod arp_refresh;
 pub mod floating_ip;
 pub mod netlink;
