@@ -10,6 +10,16 @@
 //!   fails), then announces it (see [`crate::announce`]).
 //! - stop: idempotent; removes the address wherever this resource could have put it.
 //!
+//! Virtual MAC (`mac`, keepalived's use_vmac): the address goes on a macvlan device
+//! (`vmac_interface`) on `nic` that carries `mac`, so the MAC moves with the address and
+//! clients' caches never go stale; stop removes the device. Only the switch notices:
+//! one MAC moving to another port, which it learns from the first frame (the
+//! gratuitous ARP start sends from the macvlan). So that the parent does not answer ARP
+//! for the address with its own MAC, or ask for clients with the address as sender,
+//! the parent gets arp_ignore=1 and arp_announce=2 (keepalived sets arp_ignore too);
+//! the old values are kept under /run/bulwark/floating-ip/ and restored when the last
+//! bulwark macvlan leaves the parent. See docs/arp-refresh.md.
+//!
 //! Without `nic`, the interface (and, without `cidr_netmask`, the prefix) comes from the
 //! route the kernel would use for `ip` (`ip route get fibmatch`: a directly connected,
 //! non-default route), else from an interface address whose network covers `ip`; the
@@ -24,7 +34,15 @@ use ocf_metadata::{
     ActionSpec, AgentSpec, Context, Kind, OcfError, OcfExit, OcfResult, Param, ResourceAgent, Unit,
 };
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// Interface alias of the macvlan devices this agent creates (a marker of ownership).
+const VMAC_ALIAS: &str = "bulwark floating-ip vmac";
+/// Where the parent's ARP settings are kept while bulwark macvlans sit on it.
+const VMAC_STATE_DIR: &str = "/run/bulwark/floating-ip";
+/// IPv4 settings of the parent changed for a virtual MAC: (name, value).
+const PARENT_SYSCTLS: &[(&str, u32)] = &[("arp_ignore", 1), ("arp_announce", 2)];
 
 const PARAMS: &[Param] = &[
     Param::new("ip", Kind::Ip, "IPv4 or IPv6 address")
@@ -66,6 +84,25 @@ const PARAMS: &[Param] = &[
             "IPv6 only. Skip duplicate address detection: start neither waits for it nor \
              fails on a duplicate.",
         ),
+    Param::new("mac", Kind::Mac, "Virtual MAC address").long(
+        "Put the address on a macvlan device carrying this MAC (keepalived's use_vmac), \
+         so the MAC moves with the address and clients' neighbour caches never go stale. \
+         It must be a locally administered unicast MAC (second hex digit 2, 6, a or e, \
+         e.g. 02:00:5e:10:00:01) used by nothing else on the LAN. The switch sees one MAC \
+         move to another port and learns it from the gratuitous ARP start sends; some \
+         NICs, hypervisors (MAC spoofing protection) and port-security settings refuse \
+         a second MAC. stop removes the device. Set nic (or let it be found) to the \
+         parent interface.",
+    ),
+    Param::new(
+        "vmac_interface",
+        Kind::Interface,
+        "Virtual MAC interface name",
+    )
+    .long(
+        "The name of the macvlan device for mac. Default: 'vmac' followed by the last \
+         three octets of mac in hex, e.g. vmac100001.",
+    ),
     Param::new(
         "arp_count",
         Kind::Integer { min: 1, max: 1000 },
@@ -132,6 +169,8 @@ struct Config {
     nodad: bool,
     arp_count: u32,
     arp_interval: Duration,
+    /// The virtual MAC and the name of its macvlan device.
+    vmac: Option<([u8; 6], String)>,
 }
 
 /// Where the address goes on this host.
@@ -165,6 +204,34 @@ fn parse_lft(s: &str) -> Option<Option<u32>> {
         return None;
     }
     Some(Some(secs as u32))
+}
+
+fn mac_text(m: &[u8]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A virtual MAC must be a valid, unicast, locally administered address.
+fn check_vmac(m: [u8; 6]) -> OcfResult<()> {
+    let t = mac_text(&m);
+    if m == [0; 6] {
+        return Err(conf(format!("mac {t} is not a valid MAC address")));
+    }
+    if m[0] & 1 != 0 {
+        return Err(conf(format!(
+            "mac {t} is a multicast/broadcast MAC; a virtual MAC must be unicast \
+             (first octet even, e.g. 02:...)"
+        )));
+    }
+    if m[0] & 2 == 0 {
+        return Err(conf(format!(
+            "mac {t} is a globally unique (vendor) MAC; a virtual MAC must be locally \
+             administered (second hex digit 2, 6, a or e, e.g. 02:...)"
+        )));
+    }
+    Ok(())
 }
 
 impl Config {
@@ -244,6 +311,21 @@ impl Config {
                 "preferred_lft {lft_raw:?} is not 'forever' or a number of seconds"
             ))
         })?;
+        let vmac = match (p.mac("mac"), p.str("vmac_interface")) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(conf(
+                    "vmac_interface is set but mac is not; set mac for a virtual MAC".into(),
+                ))
+            }
+            (Some(m), name) => {
+                check_vmac(m)?;
+                let name = name
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("vmac{:02x}{:02x}{:02x}", m[3], m[4], m[5]));
+                Some((m, name))
+            }
+        };
         Ok(Config {
             ip,
             nic,
@@ -257,7 +339,17 @@ impl Config {
             arp_interval: p
                 .duration("arp_interval")
                 .unwrap_or(Duration::from_millis(200)),
+            vmac,
         })
+    }
+
+    /// The name of the interface that holds the address: the macvlan device with a
+    /// virtual MAC, else `nic` (if set).
+    fn holder_name(&self) -> Option<&str> {
+        match &self.vmac {
+            Some((_, name)) => Some(name),
+            None => self.nic.as_deref(),
+        }
     }
 
     fn family(&self) -> u8 {
@@ -443,6 +535,220 @@ fn burst(cfg: &Config, link: &Link) -> Option<Burst> {
     })
 }
 
+/// The macvlan device for a virtual MAC, as found before start.
+enum VmacState {
+    /// It exists (ours, on the right parent, with the right MAC).
+    Present(Link),
+    /// It does not exist yet; it will go on `parent`.
+    Absent { parent: Link },
+}
+
+/// True when `l` is a macvlan device this agent made for `mac`.
+fn is_our_vmac(l: &Link, mac: [u8; 6]) -> bool {
+    l.kind_name.as_deref() == Some("macvlan")
+        && l.mac6() == Some(mac)
+        && l.alias.as_deref() == Some(VMAC_ALIAS)
+}
+
+/// Finds the macvlan device `name` for `mac`. `planned` is the interface the plan
+/// chose: the parent, or (when the address is already up) the macvlan itself.
+fn vmac_lookup(nl: &mut Netlink, planned: &Link, mac: [u8; 6], name: &str) -> OcfResult<VmacState> {
+    let parent = if planned.kind_name.as_deref() == Some("macvlan") && planned.mac6() == Some(mac) {
+        match planned
+            .parent
+            .and_then(|p| nl.link_by_index(p).ok().flatten())
+        {
+            Some(p) => p,
+            None => {
+                return Err(OcfError::generic(format!(
+                    "cannot find the parent of {}",
+                    planned.name
+                )))
+            }
+        }
+    } else {
+        planned.clone()
+    };
+    if parent.kind_name.as_deref() == Some("macvlan") || !parent.announces() {
+        return Err(OcfError::args(format!(
+            "interface {} cannot carry a virtual MAC (it is a macvlan, loopback or has no \
+             Ethernet address); set nic to the physical interface",
+            parent.name
+        )));
+    }
+    match nl
+        .link_by_name(name)
+        .map_err(|e| nl_err(&format!("cannot look up interface {name}"), e))?
+    {
+        None => Ok(VmacState::Absent { parent }),
+        Some(l) if is_our_vmac(&l, mac) && l.parent == Some(parent.index) => {
+            Ok(VmacState::Present(l))
+        }
+        Some(l) => Err(OcfError::generic(format!(
+            "interface {name} already exists and is not the macvlan for {} on {} \
+             (kind {}, MAC {}); set vmac_interface to another name",
+            mac_text(&mac),
+            parent.name,
+            l.kind_name.as_deref().unwrap_or("device"),
+            mac_text(&l.mac)
+        ))),
+    }
+}
+
+fn sysctl_path(ifname: &str, key: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"))
+}
+
+fn sysctl_get(ifname: &str, key: &str) -> Option<u32> {
+    std::fs::read_to_string(sysctl_path(ifname, key))
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn sysctl_set(ifname: &str, key: &str, value: u32) -> OcfResult<()> {
+    std::fs::write(sysctl_path(ifname, key), format!("{value}\n")).map_err(|e| {
+        OcfError::io(
+            format!("cannot set net.ipv4.conf.{ifname}.{key}={value}"),
+            e,
+        )
+    })
+}
+
+/// The saved ARP settings of parent `ifname` in this network namespace.
+fn parent_state_path(ifname: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let netns = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0);
+    PathBuf::from(VMAC_STATE_DIR).join(format!("parent-{ifname}@{netns}"))
+}
+
+/// Keeps the parent from answering ARP for addresses it does not hold and from asking
+/// with them as sender; saves the old values once (the first bulwark macvlan).
+fn parent_arp_settings(parent: &str) -> OcfResult<()> {
+    let saved = parent_state_path(parent);
+    if !saved.exists() {
+        let mut text = String::new();
+        for (k, _) in PARENT_SYSCTLS {
+            if let Some(v) = sysctl_get(parent, k) {
+                text.push_str(&format!("{k}={v}\n"));
+            }
+        }
+        std::fs::create_dir_all(VMAC_STATE_DIR)
+            .and_then(|()| std::fs::write(&saved, text))
+            .map_err(|e| OcfError::io(format!("cannot write {}", saved.display()), e))?;
+    }
+    for (k, want) in PARENT_SYSCTLS {
+        if sysctl_get(parent, k).is_some_and(|v| v < *want) {
+            sysctl_set(parent, k, *want)?;
+        }
+    }
+    Ok(())
+}
+
+/// Restores the parent's ARP settings when no bulwark macvlan is left on it.
+fn parent_restore(nl: &mut Netlink, parent: &Link) -> OcfResult<()> {
+    let links = nl.links().map_err(|e| nl_err("link dump failed", e))?;
+    if links
+        .iter()
+        .any(|l| l.parent == Some(parent.index) && l.alias.as_deref() == Some(VMAC_ALIAS))
+    {
+        return Ok(());
+    }
+    let saved = parent_state_path(&parent.name);
+    let Ok(text) = std::fs::read_to_string(&saved) else {
+        return Ok(());
+    };
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            if let (true, Ok(v)) = (PARENT_SYSCTLS.iter().any(|(n, _)| *n == k), v.parse()) {
+                sysctl_set(&parent.name, k, v)?;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&saved);
+    log::info(&format!("restored the ARP settings of {}", parent.name));
+    Ok(())
+}
+
+/// Creates the macvlan device for the virtual MAC on `parent`, up, with the ARP
+/// settings the virtual MAC needs.
+fn vmac_create(nl: &mut Netlink, cfg: &Config, parent: &Link, instance: &str) -> OcfResult<Link> {
+    let Some((mac, name)) = &cfg.vmac else {
+        return Err(OcfError::generic("no virtual MAC configured"));
+    };
+    if !parent.is_up() {
+        log::info(&format!("bringing interface {} up", parent.name));
+        nl.set_link_up(parent.index)
+            .map_err(|e| nl_err(&format!("cannot set {} up", parent.name), e))?;
+    }
+    parent_arp_settings(&parent.name)?;
+    if let Err(e) = nl.add_macvlan(
+        parent.index,
+        name,
+        *mac,
+        netlink::MACVLAN_MODE_BRIDGE,
+        VMAC_ALIAS,
+    ) {
+        let _ = parent_restore(nl, parent);
+        return Err(nl_err(
+            &format!(
+                "cannot create macvlan {name} with MAC {} on {} for {instance}",
+                mac_text(mac),
+                parent.name
+            ),
+            e,
+        ));
+    }
+    let link = match nl.link_by_name(name) {
+        Ok(Some(l)) => l,
+        Ok(None) | Err(_) => {
+            return Err(OcfError::generic(format!(
+                "macvlan {name} vanished right after it was created"
+            )))
+        }
+    };
+    let setup = || -> OcfResult<()> {
+        // Answer ARP only for addresses on the macvlan; accept what arrives on it
+        // although the route back may point at the parent.
+        sysctl_set(name, "arp_ignore", 1)?;
+        sysctl_set(name, "rp_filter", 0)?;
+        Ok(())
+    };
+    let up = setup().and_then(|()| {
+        nl.set_link_up(link.index)
+            .map_err(|e| nl_err(&format!("cannot set {name} up"), e))
+    });
+    if let Err(e) = up {
+        let _ = vmac_remove(nl, link.index);
+        return Err(e);
+    }
+    log::info(&format!(
+        "created macvlan {name} with MAC {} on {}",
+        mac_text(mac),
+        parent.name
+    ));
+    Ok(nl.link_by_index(link.index).ok().flatten().unwrap_or(link))
+}
+
+/// Deletes the macvlan device `index` and restores its parent's settings if it was
+/// the last one.
+fn vmac_remove(nl: &mut Netlink, index: u32) -> OcfResult<()> {
+    let link = nl
+        .link_by_index(index)
+        .map_err(|e| nl_err("cannot look up the macvlan", e))?;
+    let Some(link) = link else { return Ok(()) };
+    match nl.del_link(index) {
+        Ok(()) => log::info(&format!("removed macvlan {}", link.name)),
+        Err(e) if e.errno == libc::ENODEV => {}
+        Err(e) => return Err(nl_err(&format!("cannot remove {}", link.name), e)),
+    }
+    if let Some(p) = link.parent.and_then(|p| nl.link_by_index(p).ok().flatten()) {
+        parent_restore(nl, &p)?;
+    }
+    Ok(())
+}
+
 impl ResourceAgent for FloatingIp {
     fn spec(&self) -> &'static AgentSpec {
         &SPEC
@@ -461,10 +767,45 @@ impl ResourceAgent for FloatingIp {
         let cfg = Config::from_ctx(ctx)?;
         let mut nl = open()?;
         let plan = cfg.plan(&mut nl)?;
-        let label = cfg.label(&plan.link)?;
-        let mut link = plan.link.clone();
-
+        // With a virtual MAC, the address goes on the macvlan device (found or made
+        // below); plan.link is its parent.
+        let vm = match &cfg.vmac {
+            Some((mac, name)) => Some(vmac_lookup(&mut nl, &plan.link, *mac, name)?),
+            None => None,
+        };
+        let holder_index = match &vm {
+            Some(VmacState::Present(l)) => Some(l.index),
+            Some(VmacState::Absent { .. }) => None,
+            None => Some(plan.link.index),
+        };
         let existing = cfg.find(&mut nl, None)?;
+        for a in &existing {
+            if Some(a.index) != holder_index {
+                return Err(OcfError::generic(format!(
+                    "{} is already configured on another interface (#{}); not adding it",
+                    cfg.ip, a.index
+                )));
+            }
+        }
+        let mut created = None;
+        let mut link = match vm {
+            Some(VmacState::Present(l)) => l,
+            Some(VmacState::Absent { parent }) => {
+                let l = vmac_create(&mut nl, &cfg, &parent, &ctx.instance)?;
+                created = Some(l.index);
+                l
+            }
+            None => plan.link.clone(),
+        };
+        // Whatever fails from here removes a macvlan this start made.
+        let undo = |nl: &mut Netlink, e: OcfError| -> OcfError {
+            if let Some(i) = created {
+                let _ = vmac_remove(nl, i);
+            }
+            e
+        };
+        let label = cfg.label(&link).map_err(|e| undo(&mut nl, e))?;
+
         for a in &existing {
             if a.index != link.index {
                 return Err(OcfError::generic(format!(
@@ -525,23 +866,25 @@ impl ResourceAgent for FloatingIp {
             },
         };
         if let Err(e) = nl.add_address(&add) {
-            if cfg.ip.is_ipv6() && e.errno == libc::EACCES {
-                return Err(OcfError::args(format!(
+            let err = if cfg.ip.is_ipv6() && e.errno == libc::EACCES {
+                OcfError::args(format!(
                     "cannot add {} to {}: IPv6 is disabled on it ({e})",
                     cfg.ip, link.name
-                )));
-            }
-            return Err(nl_err(
-                &format!("cannot add {}/{} to {}", cfg.ip, plan.prefix, link.name),
-                e,
-            ));
+                ))
+            } else {
+                nl_err(
+                    &format!("cannot add {}/{} to {}", cfg.ip, plan.prefix, link.name),
+                    e,
+                )
+            };
+            return Err(undo(&mut nl, err));
         }
         log::info(&format!(
             "added {}/{} to {}",
             cfg.ip, plan.prefix, link.name
         ));
         if cfg.ip.is_ipv6() && !cfg.nodad {
-            wait_dad(&mut nl, &cfg, link.index, deadline)?;
+            wait_dad(&mut nl, &cfg, link.index, deadline).map_err(|e| undo(&mut nl, e))?;
         }
         if !link.has_carrier() {
             log::warn(&format!(
@@ -582,7 +925,7 @@ impl ResourceAgent for FloatingIp {
             }
         };
         let mut nl = open()?;
-        let index = match &cfg.nic {
+        let index = match cfg.holder_name() {
             Some(n) => match nl.index_of(n) {
                 Ok(Some(i)) => Some(i),
                 Ok(None) => {
@@ -597,7 +940,7 @@ impl ResourceAgent for FloatingIp {
             None => None,
         };
         let found = cfg.find(&mut nl, index)?;
-        if found.is_empty() {
+        if found.is_empty() && cfg.vmac.is_none() {
             log::info(&format!("{} is not configured; already stopped", cfg.ip));
             return Ok(());
         }
@@ -608,13 +951,24 @@ impl ResourceAgent for FloatingIp {
                 Err(e) => return Err(nl_err(&format!("cannot remove {}", a.ip), e)),
             }
         }
+        if let (Some((mac, name)), Some(i)) = (&cfg.vmac, index) {
+            match nl.link_by_index(i) {
+                Ok(Some(l)) if is_our_vmac(&l, *mac) => vmac_remove(&mut nl, i)?,
+                Ok(Some(_)) => log::warn(&format!(
+                    "{name} is not a macvlan this agent made for {}; left alone",
+                    mac_text(mac)
+                )),
+                Ok(None) => {}
+                Err(e) => return Err(nl_err(&format!("cannot look up {name}"), e)),
+            }
+        }
         Ok(())
     }
 
     fn monitor(&self, ctx: &Context) -> OcfResult<OcfExit> {
         let cfg = Config::from_ctx(ctx)?;
         let mut nl = open()?;
-        let index = match &cfg.nic {
+        let index = match cfg.holder_name() {
             Some(n) => match nl.index_of(n) {
                 Ok(Some(i)) => Some(i),
                 Ok(None) => {
@@ -698,10 +1052,32 @@ mod tests {
             vec![("ip", "10.213.0.50"), ("broadcast", "10.213.0.256")],
             vec![("ip", "fd00:213::50"), ("broadcast", "10.213.0.255")],
             vec![("ip", "10.213.0.50"), ("preferred_lft", "soon")],
+            vec![("ip", "10.213.0.50"), ("mac", "00:16:3e:00:00:01")],
+            vec![("ip", "10.213.0.50"), ("mac", "03:00:00:00:00:01")],
+            vec![("ip", "10.213.0.50"), ("mac", "ff:ff:ff:ff:ff:ff")],
+            vec![("ip", "10.213.0.50"), ("mac", "00:00:00:00:00:00")],
+            vec![("ip", "10.213.0.50"), ("mac", "02:00:00:00:01")],
+            vec![("ip", "10.213.0.50"), ("vmac_interface", "vm0")],
         ] {
             let e = cfg(&bad).unwrap_err();
             assert_eq!(e.exit(), OcfExit::ErrConfigured, "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn virtual_mac_and_its_default_interface() {
+        let c = cfg(&[("ip", "10.213.0.50"), ("mac", "02:00:5e:10:00:01")]).unwrap();
+        let (m, name) = c.vmac.clone().unwrap();
+        assert_eq!(m, [2, 0, 0x5e, 0x10, 0, 1]);
+        assert_eq!(name, "vmac100001");
+        assert_eq!(c.holder_name(), Some("vmac100001"));
+        let c = cfg(&[
+            ("ip", "10.213.0.50"),
+            ("mac", "0a:00:00:00:00:01"),
+            ("vmac_interface", "vip0"),
+        ])
+        .unwrap();
+        assert_eq!(c.vmac.unwrap().1, "vip0");
     }
 
     #[test]
