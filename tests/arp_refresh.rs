@@ -649,6 +649,65 @@ fn silent_lan_and_flush_local() {
     expect_rc(&refresh(&n2, "stop", &p), 0, "stop");
 }
 
+/// strace: no action runs a program; monitor and stop do not even fork; start forks
+/// only the detached sender of the later rounds (which never execs).
+#[test]
+fn strace_shows_no_child_process() {
+    let Some((lab, n1, _n2, _client)) = lab("strace") else {
+        return;
+    };
+    lab.addr(&n1, "eth0", "10.213.0.50/24");
+    let dir = tempfile::tempdir().unwrap();
+    let p = [("ip", VIP4), ("nic", "eth0"), ("refresh_interval", "1h")];
+    let trace = |action: &str, want: i32| -> String {
+        let log = dir.path().join(format!("{action}.trace"));
+        let log_s = log.to_str().unwrap().to_string();
+        let mut c = n1.cmd("strace");
+        c.args([
+            "-f",
+            "-qq",
+            "-o",
+            &log_s,
+            "-e",
+            "trace=execve,clone,clone3,fork,vfork",
+            REFRESH,
+            action,
+        ]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OCF_") || k.starts_with("HA_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("OCF_RESOURCE_INSTANCE", "refresh")
+            .env("OCF_RESKEY_CRM_meta_interval", "10000");
+        for (k, v) in p {
+            c.env(format!("OCF_RESKEY_{k}"), v);
+        }
+        let out = c.output().unwrap();
+        expect_rc(&out, want, action);
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let execs = |t: &str| t.lines().filter(|l| l.contains("execve(")).count();
+    let forks = |t: &str| {
+        t.lines()
+            .filter(|l| {
+                ["clone(", "clone3(", "fork(", "vfork("]
+                    .iter()
+                    .any(|s| l.contains(s))
+            })
+            .count()
+    };
+    let m = trace("monitor", 7);
+    assert_eq!((execs(&m), forks(&m)), (1, 0), "monitor (stopped):\n{m}");
+    let s = trace("start", 0);
+    assert_eq!(execs(&s), 1, "start:\n{s}");
+    assert!(forks(&s) <= 1, "start forks more than the sender:\n{s}");
+    let m = trace("monitor", 0);
+    assert_eq!((execs(&m), forks(&m)), (1, 0), "monitor (not due):\n{m}");
+    let st = trace("stop", 0);
+    assert_eq!((execs(&st), forks(&st)), (1, 0), "stop:\n{st}");
+}
+
 // ---------------------------------------------------------------------------------
 // Bad input
 
