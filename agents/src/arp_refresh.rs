@@ -14,9 +14,9 @@
 //! - stop: remove the mark; a background sender sees it gone and ends.
 //!
 //! The mark is a small state file, `/run/bulwark/arp-refresh/<instance>@<netns>`, with
-//! the time of the last announcement. The network namespace's inode is part of the name
-//! because the resource lives in a namespace: two namespaces on one host (a lab, or
-//! containers) are two places the resource can run.
+//! the time of the last announcement. The network namespace (its cookie, see
+//! [`netlink::netns_id`]) is part of the name because the resource lives in a namespace:
+//! two namespaces on one host (a lab, or containers) are two places it can run.
 
 use crate::announce::{self, Announcement, ArpMode, Burst, Refresh};
 use crate::netlink::{self, Link, Netlink, NlError};
@@ -334,14 +334,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// This process's network namespace, as the inode number of /proc/self/ns/net.
-fn netns_id() -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self/ns/net")
-        .map(|m| m.ino())
-        .unwrap_or(0)
-}
-
 /// The mark of this resource instance in this network namespace.
 fn state_path(instance: &str) -> PathBuf {
     let safe: String = instance
@@ -355,7 +347,7 @@ fn state_path(instance: &str) -> PathBuf {
             }
         })
         .collect();
-    PathBuf::from(STATE_DIR).join(format!("{safe}@{}", netns_id()))
+    PathBuf::from(STATE_DIR).join(format!("{safe}@{}", netlink::netns_id()))
 }
 
 /// The time (ms since the epoch) of the last announcement, if marked started.

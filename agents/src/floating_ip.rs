@@ -616,11 +616,7 @@ fn sysctl_set(ifname: &str, key: &str, value: u32) -> OcfResult<()> {
 
 /// The saved ARP settings of parent `ifname` in this network namespace.
 fn parent_state_path(ifname: &str) -> PathBuf {
-    use std::os::unix::fs::MetadataExt;
-    let netns = std::fs::metadata("/proc/self/ns/net")
-        .map(|m| m.ino())
-        .unwrap_or(0);
-    PathBuf::from(VMAC_STATE_DIR).join(format!("parent-{ifname}@{netns}"))
+    PathBuf::from(VMAC_STATE_DIR).join(format!("parent-{ifname}@{}", netlink::netns_id()))
 }
 
 /// Keeps the parent from answering ARP for addresses it does not hold and from asking

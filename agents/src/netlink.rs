@@ -843,6 +843,63 @@ fn ext_ack_msg(body: &[u8], flags: u16) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// SO_NETNS_COOKIE (Linux 5.14+) where it has the asm-generic value.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "powerpc64",
+    target_arch = "s390x",
+    target_arch = "loongarch64"
+))]
+const SO_NETNS_COOKIE: Option<libc::c_int> = Some(71);
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "powerpc64",
+    target_arch = "s390x",
+    target_arch = "loongarch64"
+)))]
+const SO_NETNS_COOKIE: Option<libc::c_int> = None;
+
+/// A name for this process's network namespace that no other namespace gets while
+/// the machine runs, for state files kept per namespace under /run: `c<cookie>` from
+/// SO_NETNS_COOKIE (never reused), else `i<inode>` of /proc/self/ns/net (which a later
+/// namespace may reuse once this one is gone).
+pub fn netns_id() -> String {
+    if let Some(opt) = SO_NETNS_COOKIE {
+        // SAFETY: a throw-away datagram socket and a getsockopt into a u64.
+        unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if fd >= 0 {
+                let fd = OwnedFd::from_raw_fd(fd);
+                let mut cookie: u64 = 0;
+                let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+                let rc = libc::getsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &mut cookie as *mut u64 as *mut libc::c_void,
+                    &mut len,
+                );
+                if rc == 0 && len as usize == std::mem::size_of::<u64>() {
+                    return format!("c{cookie}");
+                }
+            }
+        }
+    }
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0);
+    format!("i{ino}")
+}
+
 /// True when `ip` lies in `net`/`prefix`.
 pub fn in_prefix(ip: &IpAddr, net: &IpAddr, prefix: u8) -> bool {
     match (ip, net) {
@@ -956,6 +1013,14 @@ mod tests {
             Some("Address already assigned")
         );
         assert_eq!(ext_ack_msg(&body, 0), None);
+    }
+
+    #[test]
+    fn netns_id_is_stable_and_tagged() {
+        let a = netns_id();
+        assert_eq!(a, netns_id());
+        assert!(a.starts_with('c') || a.starts_with('i'), "{a}");
+        assert!(a[1..].parse::<u64>().is_ok(), "{a}");
     }
 
     #[test]
