@@ -510,6 +510,39 @@ fn virtual_mac_keeps_the_clients_entry_across_the_move() {
     assert_eq!(sysctl(&n2, "net.ipv4.conf.eth0.arp_announce"), "0");
 }
 
+/// arp-refresh next to a virtual MAC finds the macvlan holding the address, sends from
+/// the virtual MAC, and refreshes the neighbours its parent knows.
+#[test]
+fn arp_refresh_on_a_virtual_mac_uses_it_and_the_parents_neighbours() {
+    let Some((_lab, n1, _n2, client)) = lab("vmac_refresh") else {
+        return;
+    };
+    let fp = [
+        ("ip", VIP4),
+        ("cidr_netmask", "24"),
+        ("nic", "eth0"),
+        ("mac", VMAC),
+    ];
+    expect_rc(&fip(&n1, "start", &fp), 0, "floating-ip start");
+    assert!(n1.ping(CLIENT4, "2"), "n1 cannot reach the client");
+    drop_broadcast_arp(&client);
+    client.ok(&[
+        "ip", "neigh", "replace", VIP4, "lladdr", FAKE_MAC, "dev", "eth0", "nud", "stale",
+    ]);
+    let rp = [("ip", VIP4), ("refresh", "unicast")];
+    expect_rc(&refresh(&n1, "start", &rp), 0, "arp-refresh start");
+    assert!(
+        eventually(Duration::from_millis(300), || client
+            .neigh_mac("eth0", VIP4)
+            .as_deref()
+            == Some(VMAC)),
+        "client's entry is {:?}, not the virtual MAC",
+        client.neigh_mac("eth0", VIP4)
+    );
+    expect_rc(&refresh(&n1, "stop", &rp), 0, "arp-refresh stop");
+    expect_rc(&fip(&n1, "stop", &fp), 0, "floating-ip stop");
+}
+
 /// A name taken by another device is not touched, and a failed start leaves nothing.
 #[test]
 fn virtual_mac_does_not_take_a_foreign_interface() {
