@@ -91,8 +91,12 @@ DEPENDS="libc6 (>= ${glibc_min:-2.34})"
 [ "$needs_gcc" -gt 0 ] && DEPENDS="$DEPENDS, libgcc-s1 (>= 4.2)"
 
 DESC_SHORT="Pacemaker resource and fence agents, native and fast"
+# The list of what is shipped grows with every agent: fold it (lintian and rpmlint
+# want description lines under 80 columns).
+SHIPPED_LINES=$(printf '%s ' "${shipped[@]}" | sed 's/ $/./' | fold -s -w 70 | sed 's/ *$//; s/^/ /')
 DESC_LONG=" bulwark provides OCF resource agents and fence agents for Pacemaker
- clusters, written in Rust: ${shipped[*]}.
+ clusters, written in Rust:
+$SHIPPED_LINES
  .
  They take the parameter names of the agents they replace (IPaddr2, ping,
  fence_ipmilan) and speak netlink, raw sockets and IPMI 2.0 RMCP+ natively,
