@@ -130,7 +130,7 @@ pub static SPEC: AgentSpec = AgentSpec {
                with the address (ocf:bulwark:floating-ip, ocf:heartbeat:IPaddr2, or an \
                address another agent or a VM owns) and order it after it. Optionally \
                re-announces from monitor every refresh_interval. It never fails because \
-               the LAN is silent. See docs/arp-refresh.md.",
+               the LAN is silent.",
     params: PARAMS,
     actions: ACTIONS,
 };

@@ -140,7 +140,10 @@ pub static SPEC: AgentSpec = AgentSpec {
                It takes IPaddr2's parameters with the same meanings, does all address work \
                over netlink without starting any program, and announces the address on \
                start with gratuitous ARP (IPv4) or unsolicited Neighbour Advertisements \
-               (IPv6, after duplicate address detection).",
+               (IPv6, after duplicate address detection). With mac set, the address lives \
+               on a macvlan device carrying that virtual MAC, so the MAC moves with the \
+               address and clients' neighbour caches never go stale; the switch sees the \
+               MAC move to another port and learns it from the first announcement.",
     params: PARAMS,
     actions: ACTIONS,
 };
