@@ -420,6 +420,50 @@ fn ipv6_client_dropping_multicast_na_follows_unicast_only() {
     follows("mv6d_uni", true, "unicast", true);
 }
 
+/// An address this host does not hold (a VM's, here n1's): without `mac`, start refuses
+/// and sends nothing (our MAC would steal its traffic); with the owner's `mac`, n2
+/// announces it for n1 and the client follows to n1.
+#[test]
+fn foreign_address_needs_the_owners_mac() {
+    let Some((lab, n1, n2, client)) = lab("foreign") else {
+        return;
+    };
+    lab.addr(&n1, "eth0", "10.213.0.50/24");
+    let n1_mac = n1.mac("eth0");
+    client.ok(&[
+        "ip", "neigh", "replace", VIP4, "lladdr", FAKE_MAC, "dev", "eth0", "nud", "stale",
+    ]);
+    let p = [("ip", VIP4), ("nic", "eth0"), ("refresh", "gratuitous")];
+    let o = refresh(&n2, "start", &p);
+    expect_rc(&o, 1, "start for a foreign address without mac");
+    assert!(
+        text(&o).contains("not configured on this host"),
+        "{}",
+        text(&o)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(client.neigh_mac("eth0", VIP4).as_deref(), Some(FAKE_MAC));
+    expect_rc(&refresh(&n2, "monitor", &p), 7, "not started");
+
+    let p = [
+        ("ip", VIP4),
+        ("nic", "eth0"),
+        ("refresh", "gratuitous"),
+        ("mac", n1_mac.as_str()),
+    ];
+    expect_rc(&refresh(&n2, "start", &p), 0, "start with the owner's mac");
+    assert!(
+        eventually(Duration::from_millis(300), || client
+            .neigh_mac("eth0", VIP4)
+            .as_deref()
+            == Some(n1_mac.as_str())),
+        "client's entry is {:?}, not the owner's {n1_mac}",
+        client.neigh_mac("eth0", VIP4)
+    );
+    assert!(client.ping(VIP4, "2"));
+    expect_rc(&refresh(&n2, "stop", &p), 0, "stop");
+}
+
 /// floating-ip start on n2 followed by arp-refresh start (the usual pairing): the
 /// client that drops broadcast ARP follows thanks to the unicast refresh.
 #[test]
@@ -1016,6 +1060,42 @@ const CASES: &[Case] = &[
         ONCE,
         [("ip", "10.213.0.50")],
         3,
+        true
+    ),
+    case!(
+        "address not on this host, no mac: start",
+        R,
+        "start",
+        ONCE,
+        [("ip", "10.213.0.77"), ("nic", "eth0")],
+        1,
+        true
+    ),
+    case!(
+        "address not on this host: validate-all passes",
+        R,
+        "validate-all",
+        ONCE,
+        [("ip", "10.213.0.77")],
+        0,
+        false
+    ),
+    case!(
+        "arp-refresh mac multicast",
+        R,
+        "validate-all",
+        ONCE,
+        [("ip", "10.213.0.50"), ("mac", "01:00:5e:00:00:01")],
+        6,
+        true
+    ),
+    case!(
+        "arp-refresh mac malformed: start",
+        R,
+        "start",
+        ONCE,
+        [("ip", "10.213.0.50"), ("mac", "02:00:00:00:00:00:01")],
+        6,
         true
     ),
     case!(

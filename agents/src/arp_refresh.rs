@@ -97,6 +97,13 @@ const PARAMS: &[Param] = &[
          switches and hosts whose caches went stale after a split brain. A bare number \
          is seconds; 0 turns it off.",
     ),
+    Param::new("mac", Kind::Mac, "Owner's MAC address").long(
+        "The MAC address the announcements carry as the addresses' owner. Default: the \
+         MAC of the interface that holds the address. Set it for an address this host \
+         does not hold (e.g. a VM's, or a virtual MAC elsewhere); without it such an \
+         address is not announced, since announcing it with this host's MAC would take \
+         its traffic.",
+    ),
     Param::new(
         "flush_local",
         Kind::Boolean,
@@ -149,6 +156,8 @@ struct Config {
     refresh: Refresh,
     refresh_interval: Duration,
     flush_local: bool,
+    /// The sender MAC for every address (the owner's), instead of the interface's.
+    mac: Option<[u8; 6]>,
 }
 
 fn conf(msg: String) -> OcfError {
@@ -231,12 +240,27 @@ impl Config {
                 .unwrap_or(Refresh::Both),
             refresh_interval: p.duration("refresh_interval").unwrap_or(Duration::ZERO),
             flush_local: p.flag("flush_local"),
+            mac: match p.mac("mac") {
+                Some(m) if m[0] & 1 != 0 || m == [0; 6] => {
+                    return Err(conf(format!(
+                        "mac {} is not a unicast MAC address",
+                        m.iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<Vec<_>>()
+                            .join(":")
+                    )))
+                }
+                m => m,
+            },
         })
     }
 
     /// Where each address is announced on this host: one [`Announcement`] per
-    /// interface (exit 2 when this host has no suitable interface).
-    fn plan(&self, nl: &mut Netlink) -> OcfResult<Vec<Announcement>> {
+    /// interface and sender MAC (exit 2 when this host has no suitable interface).
+    /// An address configured on this host goes out of the interface holding it (when
+    /// `nic` is set: if that is `nic` or a macvlan on it) with that interface's MAC;
+    /// any other address out of `nic` or the interface whose connected route covers it.
+    fn plan(&self, nl: &mut Netlink) -> OcfResult<Plan> {
         let fixed = match &self.nic {
             Some(n) => Some(
                 nl.link_by_name(n)
@@ -245,45 +269,58 @@ impl Config {
             ),
             None => None,
         };
-        let mut out: Vec<Announcement> = Vec::new();
-        let mut held: Option<Vec<netlink::Addr>> = None;
+        let mut held = nl
+            .addresses(libc::AF_INET as u8, None)
+            .map_err(|e| nl_err("address dump failed", e))?;
+        held.extend(
+            nl.addresses(libc::AF_INET6 as u8, None)
+                .map_err(|e| nl_err("address dump failed", e))?,
+        );
+        let mut plan = Plan::default();
         for ip in &self.ips {
-            let link = match &fixed {
-                Some(l) => l.clone(),
-                None => {
-                    if held.is_none() {
-                        let mut all = nl
-                            .addresses(libc::AF_INET as u8, None)
-                            .map_err(|e| nl_err("address dump failed", e))?;
-                        all.extend(
-                            nl.addresses(libc::AF_INET6 as u8, None)
-                                .map_err(|e| nl_err("address dump failed", e))?,
-                        );
-                        held = Some(all);
+            let holder = match held.iter().find(|a| a.ip == *ip) {
+                Some(a) => nl
+                    .link_by_index(a.index)
+                    .map_err(|e| nl_err("cannot look up interface", e))?,
+                None => None,
+            };
+            let link = match (holder, &fixed) {
+                (Some(h), Some(f)) if h.index == f.index || h.parent == Some(f.index) => h,
+                (Some(h), None) => h,
+                (h, Some(f)) => {
+                    if let Some(h) = h {
+                        log::warn(&format!(
+                            "{ip} is on {}, announcing it on {} as nic says",
+                            h.name, f.name
+                        ));
                     }
-                    let holder = held
-                        .as_ref()
-                        .and_then(|v| v.iter().find(|a| a.ip == *ip))
-                        .map(|a| a.index);
-                    let index = match holder {
-                        Some(i) => i,
-                        None => covering(nl, ip)?,
-                    };
+                    f.clone()
+                }
+                (None, None) => {
+                    let index = covering(nl, ip)?;
                     nl.link_by_index(index)
                         .map_err(|e| nl_err("cannot look up interface", e))?
                         .ok_or_else(|| OcfError::args(format!("interface #{index} vanished")))?
                 }
             };
-            let Some(mac) = link.mac6().filter(|_| link.announces()) else {
+            if !held.iter().any(|a| a.ip == *ip) {
+                plan.foreign.push(*ip);
+            }
+            let Some(own_mac) = link.mac6().filter(|_| link.announces()) else {
                 return Err(OcfError::args(format!(
                     "interface {} carries no ARP/neighbour discovery (loopback, NOARP or \
                      no Ethernet address); cannot announce {ip} there",
                     link.name
                 )));
             };
-            match out.iter_mut().find(|a| a.ifindex == link.index) {
+            let mac = self.mac.unwrap_or(own_mac);
+            match plan
+                .announcements
+                .iter_mut()
+                .find(|a| a.ifindex == link.index && a.mac == mac)
+            {
                 Some(a) => a.ips.push(*ip),
-                None => out.push(Announcement {
+                None => plan.announcements.push(Announcement {
                     ifindex: link.index,
                     mac,
                     neighbour_links: neighbour_links(&link),
@@ -293,8 +330,31 @@ impl Config {
                 }),
             }
         }
-        Ok(out)
+        Ok(plan)
     }
+
+    /// The plan without the addresses this host does not hold, unless `mac` says whose
+    /// they are: announcing someone else's address with our MAC would steal its
+    /// traffic. Also returns the addresses left out.
+    fn without_foreign(&self, mut plan: Plan) -> (Plan, Vec<IpAddr>) {
+        if self.mac.is_some() || plan.foreign.is_empty() {
+            return (plan, Vec::new());
+        }
+        let foreign = std::mem::take(&mut plan.foreign);
+        for a in &mut plan.announcements {
+            a.ips.retain(|ip| !foreign.contains(ip));
+        }
+        plan.announcements.retain(|a| !a.ips.is_empty());
+        (plan, foreign)
+    }
+}
+
+/// What to announce where.
+#[derive(Debug, Default)]
+struct Plan {
+    announcements: Vec<Announcement>,
+    /// Addresses not configured on this host.
+    foreign: Vec<IpAddr>,
 }
 
 /// The interfaces whose neighbours a refresh on `link` reaches: itself and, for a
@@ -452,6 +512,7 @@ impl ResourceAgent for ArpRefresh {
     fn validate(&self, ctx: &Context) -> OcfResult<()> {
         let cfg = Config::from_ctx(ctx)?;
         let mut nl = open()?;
+        // Addresses need not be here yet: the resource holding them may start later.
         cfg.plan(&mut nl)?;
         Ok(())
     }
@@ -462,11 +523,18 @@ impl ResourceAgent for ArpRefresh {
         }
         let cfg = Config::from_ctx(ctx)?;
         let mut nl = open()?;
-        let plan = cfg.plan(&mut nl)?;
+        let (plan, foreign) = cfg.without_foreign(cfg.plan(&mut nl)?);
+        if !foreign.is_empty() {
+            return Err(OcfError::generic(format!(
+                "{} not configured on this host: start arp-refresh after the resource \
+                 that holds it, or set mac to its owner's MAC",
+                join(&foreign)
+            )));
+        }
         let mark = state_path(&ctx.instance);
         // Marked first: the background sender goes on only while the mark exists.
         write_mark(&mark, now_ms())?;
-        announce(&cfg, &mut nl, &plan, &mark);
+        announce(&cfg, &mut nl, &plan.announcements, &mark);
         Ok(())
     }
 
@@ -505,9 +573,15 @@ impl ResourceAgent for ArpRefresh {
             return Err(OcfError::perm("re-announcing needs root privileges"));
         }
         let mut nl = open()?;
-        let plan = cfg.plan(&mut nl)?;
+        let (plan, foreign) = cfg.without_foreign(cfg.plan(&mut nl)?);
+        if !foreign.is_empty() {
+            log::warn(&format!(
+                "{} no longer configured on this host; not announcing it",
+                join(&foreign)
+            ));
+        }
         write_mark(&mark, now)?;
-        announce(&cfg, &mut nl, &plan, &mark);
+        announce(&cfg, &mut nl, &plan.announcements, &mark);
         Ok(OcfExit::Success)
     }
 }
@@ -562,6 +636,9 @@ mod tests {
             vec![("ip", "10.213.0.50"), ("refresh", "request")],
             vec![("ip", "10.213.0.50"), ("arp_count", "0")],
             vec![("ip", "10.213.0.50"), ("refresh_interval", "soon")],
+            vec![("ip", "10.213.0.50"), ("mac", "01:00:5e:00:00:01")],
+            vec![("ip", "10.213.0.50"), ("mac", "00:00:00:00:00:00")],
+            vec![("ip", "10.213.0.50"), ("mac", "nonsense")],
         ] {
             let e = cfg(&bad).unwrap_err();
             assert_eq!(e.exit(), OcfExit::ErrConfigured, "{bad:?}: {e}");
