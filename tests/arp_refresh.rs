@@ -726,6 +726,68 @@ fn silent_lan_and_flush_local() {
     expect_rc(&refresh(&n2, "stop", &p), 0, "stop");
 }
 
+/// Rounds after the first go on in the background, paced by arp_interval, and end
+/// with stop.
+#[test]
+fn background_rounds_are_paced_and_end_with_stop() {
+    let Some((lab, _n1, n2, _client)) = lab("bg_rounds") else {
+        return;
+    };
+    lab.addr(&n2, "eth0", "10.213.0.50/24");
+    n2.ok(&["sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"]);
+    let tx = || -> u64 {
+        n2.ok(&["cat", "/sys/class/net/eth0/statistics/tx_packets"])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let p = [
+        ("ip", VIP4),
+        ("nic", "eth0"),
+        ("refresh", "gratuitous"),
+        ("arp_mode", "request"),
+        ("arp_count", "5"),
+        ("arp_interval", "100ms"),
+    ];
+    let before = tx();
+    let t0 = Instant::now();
+    expect_rc(&refresh(&n2, "start", &p), 0, "start");
+    assert!(
+        tx() > before,
+        "first round not on the wire when start returned"
+    );
+    // 5 rounds take 4 intervals (400 ms), not 4 s.
+    assert!(
+        eventually(Duration::from_secs(2), || tx() >= before + 5),
+        "only {} of 5 rounds sent",
+        tx() - before
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(350),
+        "rounds not paced: {took:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(tx(), before + 5, "more than arp_count rounds");
+    expect_rc(&refresh(&n2, "stop", &p), 0, "stop");
+
+    let p = [
+        ("ip", VIP4),
+        ("nic", "eth0"),
+        ("refresh", "gratuitous"),
+        ("arp_count", "1000"),
+        ("arp_interval", "10ms"),
+    ];
+    expect_rc(&refresh(&n2, "start", &p), 0, "start, long burst");
+    let t1 = tx();
+    assert!(eventually(Duration::from_secs(2), || tx() > t1 + 3));
+    expect_rc(&refresh(&n2, "stop", &p), 0, "stop");
+    std::thread::sleep(Duration::from_millis(100));
+    let after_stop = tx();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(tx(), after_stop, "announcements went on after stop");
+}
+
 /// strace: no action runs a program; monitor and stop do not even fork; start forks
 /// only the detached sender of the later rounds (which never execs).
 #[test]
