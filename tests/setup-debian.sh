@@ -8,8 +8,9 @@ PKGS=(
   gcc libc6-dev pkg-config ca-certificates curl
   # OCF: ocf-tester, the DTD and RNG schemas, Pacemaker's CLI, pcs and crmsh
   resource-agents libxml2-utils pacemaker pacemaker-cli-utils corosync pcs crmsh
-  # fencing peers: ipmi_sim, ipmitool, fence_ipmilan (the reference)
-  openipmi ipmitool fence-agents
+  # fencing peers: ipmi_sim, ipmitool, fence_ipmilan and fence_redfish (the references);
+  # python3-venv + openssl for the sushy-tools Redfish BMC (venv below) and its test certificates
+  openipmi ipmitool fence-agents python3-venv openssl
   # network lab: namespaces, firewall rules, probes, captures
   iproute2 nftables iputils-ping fping tcpdump procps
   # mirroring: the rsync baseline and the ssh transport
@@ -45,6 +46,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now corosync pacemaker pcsd 2>/dev/null || true
   fi
+fi
+
+# The Redfish test BMC: sushy-tools from PyPI (Debian packages only Redfish clients), in a
+# project-owned venv that tests/redfish*.rs and tests/bench/redfish.rs use (override with
+# BULWARK_SUSHY_VENV). Created once; a half-made venv is removed and made again.
+SUSHY_VENV=${BULWARK_SUSHY_VENV:-/var/lib/bulwark-test/sushy-venv}
+SUSHY_VERSION=2.2.0
+# .bulwark-complete is written last: without it the venv is half-made (interrupted pip).
+if [ "$(cat "$SUSHY_VENV/.bulwark-complete" 2>/dev/null)" != "sushy-tools==$SUSHY_VERSION" ]; then
+  echo "setup-debian.sh: creating the sushy-tools $SUSHY_VERSION venv in $SUSHY_VENV"
+  rm -rf "$SUSHY_VENV"
+  mkdir -p "$(dirname "$SUSHY_VENV")"
+  /usr/bin/python3 -m venv "$SUSHY_VENV"
+  "$SUSHY_VENV/bin/pip" install -q --disable-pip-version-check "sushy-tools==$SUSHY_VERSION"
+  "$SUSHY_VENV/bin/python" -c "import sushy_tools.emulator.main, bcrypt"
+  echo "sushy-tools==$SUSHY_VERSION" >"$SUSHY_VENV/.bulwark-complete"
 fi
 
 if ! command -v cargo >/dev/null; then
