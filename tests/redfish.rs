@@ -2,7 +2,7 @@
 //! by the test). The emulator applies each power change after a random 1-11 s, so the
 //! tests keep power transitions few: the stdin form and the option form each run one
 //! off, one on and one reboot (4 transitions), in parallel on their own emulators; the
-//! error checks share a third emulator and change no power.
+//! error checks share a third emulator, which ends with one method=cycle reboot.
 
 #[path = "redfish_lab/mod.rs"]
 mod lab;
@@ -126,7 +126,7 @@ fn assert_fails(r: &Run, needles: &[&str], within: Duration, what: &str) {
     assert!(r.elapsed < within, "{what}: not bounded: {r:?}");
 }
 
-/// Two systems (node1 on, node2 off); no power changes at all.
+/// Two systems (node1 on, node2 off); no power changes until a final method=cycle.
 #[test]
 fn errors_are_clear_and_bounded_and_systems_are_never_guessed() {
     let lab = lab!(LabConfig {
@@ -230,6 +230,28 @@ fn errors_are_clear_and_bounded_and_systems_are_never_guessed() {
     done(&r, 0, "Status: ON");
     assert_eq!(lab.reset_posts(), 0, "no power change was sent");
     assert!(lab.notes().is_empty(), "{:?}", lab.notes());
+
+    // method=cycle: one ForceRestart (advertised by the BMC), then verified on.
+    let r = stdin_run(&format!(
+        "{ok}systems_uri={SYSTEM1}
+method=cycle
+verbose=1
+action=reboot
+"
+    ));
+    done(&r, 0, "Success: Rebooted");
+    assert!(
+        r.stderr.contains("ResetType=ForceRestart: HTTP 204"),
+        "{r:?}"
+    );
+    assert_eq!(lab.reset_posts(), 1);
+    assert_eq!(
+        lab.transitions("node1", "On"),
+        ["On", "Off", "On"],
+        "{:?}",
+        lab.notes()
+    );
+    assert_eq!(lab.transitions("node2", "Off"), ["Off"]);
 }
 
 #[test]
