@@ -99,8 +99,9 @@ DESC_LONG=" bulwark provides OCF resource agents and fence agents for Pacemaker
 $SHIPPED_LINES
  .
  They take the parameter names of the agents they replace (IPaddr2, ping,
- fence_ipmilan) and speak netlink, raw sockets and IPMI 2.0 RMCP+ natively,
- without forking helper programs in their monitors."
+ fence_ipmilan, fence_redfish) and speak netlink, raw sockets, IPMI 2.0
+ RMCP+ and Redfish natively, without forking helper programs in their
+ monitors."
 
 # ---- .deb ----
 DEB_ROOT=$WORK/deb
