@@ -4,3 +4,4 @@ pub mod announce;
 pub mod arp_refresh;
 pub mod floating_ip;
 pub mod netlink;
+pub mod ping_arbiter;
