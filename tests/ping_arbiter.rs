@@ -1,0 +1,362 @@
+//! ocf:bulwark:ping-arbiter against device namespaces and a real Pacemaker (attrd).
+//!
+//! Topology (all inside namespaces this test creates): a switch namespace with a
+//! bridge; a Pacemaker node `pa-n1` (10.213.0.11, fd00:213::11); devices that are up
+//! (.21 with fd00:213::21, .22), down (.23, link down), dropping ICMP but answering
+//! ARP (.24, nftables), dropping ICMP but accepting TCP 8443 (.25, a listener the test
+//! opens in that namespace); 40 more live addresses (.100-.139) on one device and 10
+//! addresses nobody owns (.200-.209) for the dead-host bound.
+mod harness;
+mod pcmk;
+
+use harness::{Lab, Ns};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+const AGENT: &str = "/usr/lib/ocf/resource.d/bulwark/ping-arbiter";
+
+/// Opens a listening TCP socket inside `ns` (a thread enters the namespace; the socket
+/// stays there). The kernel completes handshakes from the backlog: no accept needed.
+fn listen_in(ns: &Ns, addr: SocketAddr) -> TcpListener {
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("netns handle");
+        // SAFETY: setns on this thread only, with a valid namespace fd.
+        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        TcpListener::bind(addr).expect("bind in namespace")
+    })
+    .join()
+    .expect("listener thread")
+}
+
+/// Runs the installed agent inside the node like pacemaker-execd would.
+fn agent(node: &pcmk::Node, action: &str, instance: &str, params: &[(&str, &str)]) -> Output {
+    let mut c = node.cmd("env");
+    c.arg("-i")
+        .arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+        .arg("OCF_ROOT=/usr/lib/ocf")
+        .arg("OCF_RA_VERSION_MAJOR=1")
+        .arg("OCF_RA_VERSION_MINOR=1")
+        .arg(format!("OCF_RESOURCE_INSTANCE={instance}"))
+        .arg("OCF_RESOURCE_TYPE=ping-arbiter")
+        .arg("OCF_RESOURCE_PROVIDER=bulwark")
+        .arg("OCF_RESKEY_CRM_meta_timeout=60000")
+        .arg("OCF_EXIT_REASON_PREFIX=ocf-exit-reason:");
+    if action == "monitor" {
+        c.arg("OCF_RESKEY_CRM_meta_interval=10000");
+    }
+    for (k, v) in params {
+        c.arg(format!("OCF_RESKEY_{k}={v}"));
+    }
+    c.arg(AGENT).arg(action);
+    c.output().expect("running the agent")
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "rc={:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Fixture {
+    // Field order = drop order: the cluster goes before the namespaces.
+    cluster: pcmk::Cluster,
+    _listeners: Vec<TcpListener>,
+    _lab: Lab,
+}
+
+fn fixture(test: &str) -> Option<Fixture> {
+    let mut lab = Lab::new(test)?;
+    if !pcmk::available() {
+        eprintln!("skipped {test}: Pacemaker/Corosync are not installed");
+        return None;
+    }
+    let sw = lab.switch();
+    let n1 = lab.ns("n1");
+    lab.plug(&sw, &n1, "eth0", None);
+    lab.addr(&n1, "eth0", "10.213.0.11/24");
+    lab.addr(&n1, "eth0", "fd00:213::11/64");
+    let mut dev = |role: &str, addrs: &[&str]| {
+        let d = lab.ns(role);
+        lab.plug(&sw, &d, "eth0", None);
+        for a in addrs {
+            lab.addr(&d, "eth0", a);
+        }
+        d
+    };
+    let _up = dev("up", &["10.213.0.21/24", "fd00:213::21/64"]);
+    let _up2 = dev("up2", &["10.213.0.22/24"]);
+    let down = dev("down", &["10.213.0.23/24"]);
+    let arp = dev("arponly", &["10.213.0.24/24"]);
+    let tcp = dev("tcponly", &["10.213.0.25/24"]);
+    let many_addrs: Vec<String> = (100..140).map(|i| format!("10.213.0.{i}/24")).collect();
+    let many_refs: Vec<&str> = many_addrs.iter().map(String::as_str).collect();
+    let _many = dev("many", &many_refs);
+    down.ok(&["ip", "link", "set", "eth0", "down"]);
+    for d in [&arp, &tcp] {
+        d.ok(&[
+            "nft",
+            "add table ip bw; add chain ip bw in { type filter hook input priority 0; policy accept; }; add rule ip bw in ip protocol icmp drop",
+        ]);
+    }
+    let listener = listen_in(&tcp, "10.213.0.25:8443".parse().unwrap());
+    // Sanity of the set-up itself, with the system's tools.
+    assert!(n1.ping("10.213.0.21", "2"), "device .21 must answer ping");
+    assert!(!n1.ping("10.213.0.24", "1"), "device .24 must drop ICMP");
+
+    let bin = env!("CARGO_BIN_EXE_ping-arbiter");
+    let cluster = pcmk::Cluster::start(&[(&n1, "pa-n1", "10.213.0.11")], &[bin]);
+    Some(Fixture {
+        cluster,
+        _listeners: vec![listener],
+        _lab: lab,
+    })
+}
+
+/// start → attribute = expected; monitor → same; stop → attribute gone.
+fn check_score(node: &pcmk::Node, attr: &str, hosts: &str, extra: &[(&str, &str)], want: i64) {
+    let mut params = vec![
+        ("host_list", hosts),
+        ("name", attr),
+        ("dampen", "0s"),
+        ("timeout", "1"),
+    ];
+    params.extend_from_slice(extra);
+    let o = agent(node, "start", attr, &params);
+    assert_eq!(o.status.code(), Some(0), "start for {attr}: {}", show(&o));
+    assert_eq!(
+        node.attr(attr).as_deref(),
+        Some(want.to_string().as_str()),
+        "{attr} after start (hosts {hosts})"
+    );
+    let o = agent(node, "monitor", attr, &params);
+    assert_eq!(o.status.code(), Some(0), "monitor for {attr}: {}", show(&o));
+    assert_eq!(
+        node.attr(attr).as_deref(),
+        Some(want.to_string().as_str()),
+        "{attr} after monitor"
+    );
+    let o = agent(node, "stop", attr, &params);
+    assert_eq!(o.status.code(), Some(0), "stop: {}", show(&o));
+    assert_eq!(node.attr(attr), None, "stop deletes {attr}");
+    let o = agent(node, "monitor", attr, &params);
+    assert_eq!(o.status.code(), Some(7), "monitor after stop: {}", show(&o));
+}
+
+#[test]
+fn score_is_reachable_times_multiplier_for_every_probe_kind_and_family() {
+    let _serial = pcmk::serial();
+    let Some(fx) = fixture("pa_score") else {
+        return;
+    };
+    let node = &fx.cluster.nodes[0];
+    let five = "10.213.0.21 10.213.0.22 10.213.0.23 10.213.0.24 10.213.0.25";
+
+    // ICMP: only the two plain devices answer (.23 is down, .24/.25 drop ICMP).
+    check_score(node, "pa-icmp", five, &[("multiplier", "1000")], 2000);
+    // ARP: everything with its link up answers, including the ICMP-filtering ones.
+    let arp5 = "arp:10.213.0.21 arp:10.213.0.22 arp:10.213.0.23 arp:10.213.0.24 arp:10.213.0.25";
+    check_score(node, "pa-arp", arp5, &[("multiplier", "10")], 40);
+    // TCP as the default probe: only .25 accepts on 8443.
+    check_score(
+        node,
+        "pa-tcp",
+        five,
+        &[("probe", "tcp:8443"), ("multiplier", "3")],
+        3,
+    );
+    // Per-host probes, IPv4 and IPv6 mixed (ocf:pacemaker:ping exits 6 on this).
+    check_score(
+        node,
+        "pa-mixed",
+        "10.213.0.21 fd00:213::21 [fd00:213::99] 10.213.0.23 arp:10.213.0.24 tcp:8443:10.213.0.25 tcp:8443:[fd00:213::21]",
+        &[("multiplier", "7")],
+        4 * 7,
+    );
+    // IPv6 only.
+    check_score(node, "pa-v6", "fd00:213::21 fd00:213::98", &[], 1);
+}
+
+#[test]
+fn ten_dead_of_fifty_return_within_attempts_times_timeout_and_nothing_is_forked() {
+    let _serial = pcmk::serial();
+    let Some(fx) = fixture("pa_dead") else {
+        return;
+    };
+    let node = &fx.cluster.nodes[0];
+    let mut hosts: Vec<String> = (100..140).map(|i| format!("10.213.0.{i}")).collect();
+    hosts.extend((200..210).map(|i| format!("10.213.0.{i}")));
+    let list = hosts.join(" ");
+    let params = [
+        ("host_list", list.as_str()),
+        ("name", "pa-fifty"),
+        ("attempts", "3"),
+        ("timeout", "2"),
+        ("dampen", "0s"),
+        ("debug", "true"),
+    ];
+    let o = agent(node, "start", "pa-fifty", &params);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let t = Instant::now();
+    let o = agent(node, "monitor", "pa-fifty", &params);
+    let took = t.elapsed();
+    eprintln!("monitor of 40 alive + 10 dead (attempts 3, timeout 2) took {took:?}");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(node.attr("pa-fifty").as_deref(), Some("40"));
+    // The behaviour bound: attempts × timeout plus a small margin (the bench has speed).
+    let bound = Duration::from_secs(3 * 2) + Duration::from_millis(1000);
+    assert!(took < bound, "monitor took {took:?}, bound {bound:?}");
+    // debug=true names every unreachable device.
+    let err = String::from_utf8_lossy(&o.stderr);
+    for dead in 200..210 {
+        assert!(
+            err.contains(&format!("10.213.0.{dead} (no reply)")),
+            "{err}"
+        );
+    }
+
+    // No child process per host: under strace the only programs executed are the
+    // agent itself and attrd_updater.
+    if std::path::Path::new("/usr/bin/strace").exists() {
+        let trace = tempfile::NamedTempFile::new().unwrap();
+        let tpath = trace.path().to_str().unwrap().to_string();
+        let mut c = node.cmd("env");
+        c.args([
+            "-i",
+            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+            "OCF_ROOT=/usr/lib/ocf",
+        ])
+        .arg("OCF_RESOURCE_INSTANCE=pa-fifty")
+        .arg("OCF_RESKEY_CRM_meta_interval=10000");
+        for (k, v) in &params {
+            c.arg(format!("OCF_RESKEY_{k}={v}"));
+        }
+        c.args([
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=execve",
+            "-o",
+            &tpath,
+            AGENT,
+            "monitor",
+        ]);
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        let text = std::fs::read_to_string(&tpath).unwrap();
+        let execs: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("execve(") && l.trim_end().ends_with("= 0"))
+            .collect();
+        eprintln!("programs executed by one monitor: {execs:#?}");
+        assert_eq!(
+            execs.len(),
+            2,
+            "expected agent + attrd_updater only: {execs:#?}"
+        );
+        assert!(
+            execs.iter().any(|l| l.contains("attrd_updater")),
+            "{execs:#?}"
+        );
+        assert!(
+            !text.contains("ping\"") && !text.contains("fping"),
+            "no ping/fping may run: {text}"
+        );
+    }
+    let o = agent(node, "stop", "pa-fifty", &params);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn attribute_shows_in_crm_mon_and_failure_score_fails_the_monitor() {
+    let _serial = pcmk::serial();
+    let Some(fx) = fixture("pa_crmmon") else {
+        return;
+    };
+    let node = &fx.cluster.nodes[0];
+    // Through Pacemaker itself, created with pcs as an admin would.
+    node.ok(&[
+        "pcs",
+        "resource",
+        "create",
+        "pingd",
+        "ocf:bulwark:ping-arbiter",
+        "host_list=10.213.0.21 10.213.0.22 10.213.0.23 fd00:213::21",
+        "multiplier=1000",
+        "dampen=1s",
+        "timeout=1",
+        "op",
+        "monitor",
+        "interval=2s",
+        "clone",
+    ]);
+    let shown = pcmk::wait_for(Duration::from_secs(30), || {
+        let out = node.run(&["crm_mon", "-A1"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .any(|l| l.contains("pingd") && l.contains("3000"))
+            .then_some(text)
+    });
+    assert!(
+        shown.is_some(),
+        "pingd=3000 never showed in crm_mon -A1: {}",
+        String::from_utf8_lossy(&node.run(&["crm_mon", "-A1"]).stdout)
+    );
+    assert_eq!(node.attr("pingd").as_deref(), Some("3000"));
+
+    // failure_score: a monitor below it fails with a reason naming what is missing.
+    let p = [
+        ("host_list", "10.213.0.21 10.213.0.23"),
+        ("name", "pa-fs"),
+        ("failure_score", "2"),
+        ("timeout", "1"),
+        ("dampen", "0s"),
+    ];
+    let o = agent(node, "start", "pa-fs", &p);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ocf-exit-reason:")
+            && err.contains("below failure_score 2")
+            && err.contains("10.213.0.23"),
+        "{err}"
+    );
+    // A failed start leaves nothing behind: no attribute, not running.
+    assert_eq!(node.attr("pa-fs"), None);
+    assert_eq!(agent(node, "monitor", "pa-fs", &p).status.code(), Some(7));
+}
+
+#[test]
+fn ocf_tester_passes_against_a_single_node_pacemaker() {
+    let _serial = pcmk::serial();
+    let Some(fx) = fixture("pa_tester") else {
+        return;
+    };
+    let node = &fx.cluster.nodes[0];
+    let out = node.run(&[
+        "ocf-tester",
+        "-n",
+        "pa-tester",
+        "-o",
+        "host_list=10.213.0.21 fd00:213::21 arp:10.213.0.24 tcp:8443:10.213.0.25",
+        "-o",
+        "multiplier=100",
+        AGENT,
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "ocf-tester failed:\n{text}");
+    assert!(text.contains("passed all tests"), "{text}");
+    // ocf-tester ends with a stop: the attribute is gone again.
+    assert_eq!(node.attr("pingd"), None);
+}
