@@ -360,3 +360,158 @@ fn ocf_tester_passes_against_a_single_node_pacemaker() {
     // ocf-tester ends with a stop: the attribute is gone again.
     assert_eq!(node.attr("pingd"), None);
 }
+
+/// Values of `name` per node, as attrd on `node` sees them.
+fn all_values(node: &pcmk::Node, name: &str) -> Vec<(String, String)> {
+    let out = node.run(&["attrd_updater", "-Q", "-A", "-n", name]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let get = |k: &str| {
+                let pat = format!("{k}=\"");
+                let s = l.find(&pat)? + pat.len();
+                let e = l[s..].find('"')?;
+                Some(l[s..s + e].to_string())
+            };
+            Some((get("host")?, get("value")?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_that_loses_its_devices_surrenders_into_standby_until_an_admin_lifts_it() {
+    let _serial = pcmk::serial();
+    let Some(mut lab) = Lab::new("pa_surrender") else {
+        return;
+    };
+    if !pcmk::available() {
+        eprintln!("skipped: Pacemaker/Corosync are not installed");
+        return;
+    }
+    // The cluster ring and the LAN with the devices are separate segments, so a node
+    // can lose the devices and still talk to its peer.
+    let ring = lab.switch();
+    let lan = lab.ns("lansw");
+    lan.ok(&[
+        "ip",
+        "link",
+        "add",
+        "br0",
+        "type",
+        "bridge",
+        "stp_state",
+        "0",
+    ]);
+    lan.ok(&["ip", "link", "set", "br0", "up"]);
+    lan.ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let a = lab.ns("a");
+    let b = lab.ns("b");
+    for (n, i) in [(&a, 11), (&b, 12)] {
+        lab.plug(&ring, n, "eth0", None);
+        lab.addr(n, "eth0", &format!("10.213.1.{i}/24"));
+        lab.plug(&lan, n, "eth1", None);
+        lab.addr(n, "eth1", &format!("10.213.0.{i}/24"));
+    }
+    for i in 21..24 {
+        let d = lab.ns(&format!("dev{i}"));
+        lab.plug(&lan, &d, "eth0", None);
+        lab.addr(&d, "eth0", &format!("10.213.0.{i}/24"));
+    }
+    let bin = env!("CARGO_BIN_EXE_ping-arbiter");
+    let cluster = pcmk::Cluster::start(
+        &[(&a, "pa-a", "10.213.1.11"), (&b, "pa-b", "10.213.1.12")],
+        &[bin],
+    );
+    let na = cluster.node("pa-a");
+    na.ok(&[
+        "pcs",
+        "resource",
+        "create",
+        "pingd",
+        "ocf:bulwark:ping-arbiter",
+        "host_list=10.213.0.21 10.213.0.22 10.213.0.23",
+        "multiplier=1000",
+        "dampen=2s",
+        "timeout=1",
+        "surrender=standby",
+        "op",
+        "monitor",
+        "interval=2s",
+        "clone",
+    ]);
+    let both = |v: &str| {
+        let mut got = all_values(na, "pingd");
+        got.sort();
+        got == vec![
+            ("pa-a".to_string(), v.to_string()),
+            ("pa-b".to_string(), v.to_string()),
+        ]
+    };
+    assert!(
+        pcmk::wait_for(Duration::from_secs(40), || both("3000").then_some(())).is_some(),
+        "both nodes should publish 3000: {:?}",
+        all_values(na, "pingd")
+    );
+    // Equal scores: nobody surrenders.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(na.standby_of("pa-a"), None);
+    assert_eq!(na.standby_of("pa-b"), None);
+
+    // pa-a loses the LAN; pa-b keeps it.
+    a.ok(&["ip", "link", "set", "eth1", "down"]);
+    let t = Instant::now();
+    let standby = pcmk::wait_for(Duration::from_secs(60), || {
+        (na.standby_of("pa-a").as_deref() == Some("on")).then_some(())
+    });
+    assert!(
+        standby.is_some(),
+        "pa-a never went into standby: {:?}\n{}",
+        all_values(na, "pingd"),
+        na.pacemaker_log()
+            .lines()
+            .filter(|l| l.contains("arbitration") || l.contains("surrender"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "pa-a surrendered {:?} after losing its devices",
+        t.elapsed()
+    );
+    assert_eq!(
+        na.standby_of("pa-b"),
+        None,
+        "the node that sees the devices stays"
+    );
+    let log = na.pacemaker_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("surrendering"))
+        .unwrap_or_else(|| panic!("no surrender line in pa-a's log"));
+    for dev in ["10.213.0.21", "10.213.0.22", "10.213.0.23"] {
+        assert!(line.contains(dev), "the log names {dev}: {line}");
+    }
+    assert!(line.contains("pcs node unstandby pa-a"), "{line}");
+
+    // The devices come back; the standby stays until an admin lifts it.
+    a.ok(&["ip", "link", "set", "eth1", "up"]);
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        na.standby_of("pa-a").as_deref(),
+        Some("on"),
+        "standby is for good"
+    );
+    na.ok(&["pcs", "node", "unstandby", "pa-a"]);
+    assert_ne!(na.standby_of("pa-a").as_deref(), Some("on"));
+    assert!(
+        pcmk::wait_for(Duration::from_secs(40), || both("3000").then_some(())).is_some(),
+        "pa-a should run the clone and publish 3000 again: {:?}",
+        all_values(na, "pingd")
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_ne!(
+        na.standby_of("pa-a").as_deref(),
+        Some("on"),
+        "no new surrender with equal scores"
+    );
+    drop(cluster);
+}

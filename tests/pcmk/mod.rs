@@ -58,7 +58,8 @@ done
 mount --bind "$S/hosts" /etc/hosts
 corosync -f >"$S/corosync.stdout" 2>&1 &
 for i in $(seq 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
-PCMK_logfacility=none PCMK_logfile=/var/log/pacemaker/pacemaker.log pacemakerd >"$S/pacemakerd.stdout" 2>&1 &
+# Executor debug: agents get HA_debug=1 and their stderr lands in the log.
+PCMK_debug=pacemaker-execd PCMK_logfacility=none PCMK_logfile=/var/log/pacemaker/pacemaker.log pacemakerd >"$S/pacemakerd.stdout" 2>&1 &
 # PID 1 of the node: reap orphans until killed.
 while :; do sleep 3600 & wait $! || true; done
 "#;

@@ -33,9 +33,17 @@ struct Out {
 }
 
 fn run(name: &str, args: &[&str]) -> OcfResult<Out> {
-    let out = Command::new(tool(name)?)
-        .args(args)
-        .stdin(Stdio::null())
+    run_env(name, args, &[])
+}
+
+/// Runs a tool without the variables in `strip`.
+fn run_env(name: &str, args: &[&str], strip: &[&str]) -> OcfResult<Out> {
+    let mut cmd = Command::new(tool(name)?);
+    cmd.args(args).stdin(Stdio::null());
+    for v in strip {
+        cmd.env_remove(v);
+    }
+    let out = cmd
         .output()
         .map_err(|e| OcfError::io(format!("cannot run {name}"), e))?;
     Ok(Out {
@@ -110,9 +118,19 @@ pub fn parse_query(text: &str) -> Vec<(String, Option<i64>)> {
         .collect()
 }
 
+/// Variables through which Pacemaker's tools pick a target node. Under the executor
+/// they name this node, and `attrd_updater -Q -A` (2.1.5) then answers for this node
+/// only; the query for all nodes runs without them.
+const NODE_TARGET_VARS: &[&str] = &[
+    "OCF_RESKEY_CRM_meta_on_node",
+    "OCF_RESKEY_CRM_meta_on_node_uuid",
+    "OCF_RESKEY_CRM_meta_container_attribute_target",
+    "OCF_RESKEY_CRM_meta_physical_host",
+];
+
 /// Every node's current value of the attribute.
 pub fn query_all(name: &str) -> OcfResult<Vec<(String, Option<i64>)>> {
-    let o = run("attrd_updater", &["-Q", "-A", "-n", name])?;
+    let o = run_env("attrd_updater", &["-Q", "-A", "-n", name], NODE_TARGET_VARS)?;
     if o.code != 0 {
         return Err(failed(&format!("attrd_updater -Q -A -n {name}"), &o));
     }

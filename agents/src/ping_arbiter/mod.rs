@@ -543,6 +543,10 @@ impl PingArbiter {
             .filter(|(node, _)| *node != me && members.contains(node))
             .filter_map(|(node, v)| v.map(|v| (node.clone(), v)))
             .max_by_key(|(_, v)| *v);
+        log::debug(&format!(
+            "arbitration: this node {me}, partition {members:?}, {} values {values:?}, best other {best:?}",
+            cfg.name
+        ));
         let now = boottime_ms();
         match best {
             Some((peer, best)) if round.score < best => {
