@@ -45,6 +45,9 @@ fn check(case: &str, o: &Output, code: i32, reason: &str) {
     }
 }
 
+/// (what, parameters, text the exit reason must contain)
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn bad_parameters_exit_6_with_a_reason_and_no_panic() {
     let many: Vec<String> = (0..1001)
@@ -54,7 +57,7 @@ fn bad_parameters_exit_6_with_a_reason_and_no_panic() {
     let garbage = "x!".repeat(5000);
     let h = |v: &'static str| vec![("host_list", v)];
     let with = |k: &'static str, v: &'static str| vec![("host_list", "10.213.0.1"), (k, v)];
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "host_list unset",
             vec![],
