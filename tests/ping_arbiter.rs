@@ -355,6 +355,7 @@ fn ocf_tester_passes_against_a_single_node_pacemaker() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    eprintln!("ocf-tester inside the single-node Pacemaker:\n{text}");
     assert!(out.status.success(), "ocf-tester failed:\n{text}");
     assert!(text.contains("passed all tests"), "{text}");
     // ocf-tester ends with a stop: the attribute is gone again.
