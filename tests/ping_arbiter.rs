@@ -119,6 +119,29 @@ fn fixture(test: &str) -> Option<Fixture> {
     })
 }
 
+static SHARED: std::sync::Mutex<Option<Option<Fixture>>> = std::sync::Mutex::new(None);
+
+extern "C" fn teardown_shared() {
+    let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    g.take();
+}
+
+/// Runs `f` on the single-node Pacemaker these tests share: built by the first test
+/// that needs it, torn down (cluster, then namespaces) when the test process exits.
+/// Tests take turns (pcmk::serial).
+fn with_node(f: impl FnOnce(&pcmk::Node)) {
+    let _serial = pcmk::serial();
+    let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_none() {
+        *g = Some(fixture("pa_shared"));
+        // SAFETY: registers a plain extern "C" function; it runs once at exit.
+        unsafe { libc::atexit(teardown_shared) };
+    }
+    if let Some(Some(fx)) = g.as_ref() {
+        f(&fx.cluster.nodes[0]);
+    }
+}
+
 /// start → attribute = expected; monitor → same; stop → attribute gone.
 fn check_score(node: &pcmk::Node, attr: &str, hosts: &str, extra: &[(&str, &str)], want: i64) {
     let mut params = vec![
@@ -151,215 +174,216 @@ fn check_score(node: &pcmk::Node, attr: &str, hosts: &str, extra: &[(&str, &str)
 
 #[test]
 fn score_is_reachable_times_multiplier_for_every_probe_kind_and_family() {
-    let _serial = pcmk::serial();
-    let Some(fx) = fixture("pa_score") else {
-        return;
-    };
-    let node = &fx.cluster.nodes[0];
-    let five = "10.213.0.21 10.213.0.22 10.213.0.23 10.213.0.24 10.213.0.25";
+    with_node(|node| {
+        let five = "10.213.0.21 10.213.0.22 10.213.0.23 10.213.0.24 10.213.0.25";
 
-    // ICMP: only the two plain devices answer (.23 is down, .24/.25 drop ICMP).
-    check_score(node, "pa-icmp", five, &[("multiplier", "1000")], 2000);
-    // ARP: everything with its link up answers, including the ICMP-filtering ones.
-    let arp5 = "arp:10.213.0.21 arp:10.213.0.22 arp:10.213.0.23 arp:10.213.0.24 arp:10.213.0.25";
-    check_score(node, "pa-arp", arp5, &[("multiplier", "10")], 40);
-    // TCP as the default probe: only .25 accepts on 8443.
-    check_score(
-        node,
-        "pa-tcp",
-        five,
-        &[("probe", "tcp:8443"), ("multiplier", "3")],
-        3,
-    );
-    // Per-host probes, IPv4 and IPv6 mixed (ocf:pacemaker:ping exits 6 on this).
-    check_score(
-        node,
-        "pa-mixed",
-        "10.213.0.21 fd00:213::21 [fd00:213::99] 10.213.0.23 arp:10.213.0.24 tcp:8443:10.213.0.25 tcp:8443:[fd00:213::21]",
-        &[("multiplier", "7")],
-        4 * 7,
-    );
-    // IPv6 only.
-    check_score(node, "pa-v6", "fd00:213::21 fd00:213::98", &[], 1);
+        // ICMP: only the two plain devices answer (.23 is down, .24/.25 drop ICMP).
+        check_score(node, "pa-icmp", five, &[("multiplier", "1000")], 2000);
+        // ARP: everything with its link up answers, including the ICMP-filtering ones.
+        let arp5 =
+            "arp:10.213.0.21 arp:10.213.0.22 arp:10.213.0.23 arp:10.213.0.24 arp:10.213.0.25";
+        check_score(node, "pa-arp", arp5, &[("multiplier", "10")], 40);
+        // TCP as the default probe: only .25 accepts on 8443.
+        check_score(
+            node,
+            "pa-tcp",
+            five,
+            &[("probe", "tcp:8443"), ("multiplier", "3")],
+            3,
+        );
+        // Per-host probes, IPv4 and IPv6 mixed (ocf:pacemaker:ping exits 6 on this).
+        check_score(
+            node,
+            "pa-mixed",
+            "10.213.0.21 fd00:213::21 [fd00:213::99] 10.213.0.23 arp:10.213.0.24 tcp:8443:10.213.0.25 tcp:8443:[fd00:213::21]",
+            &[("multiplier", "7")],
+            4 * 7,
+        );
+        // IPv6 only.
+        check_score(node, "pa-v6", "fd00:213::21 fd00:213::98", &[], 1);
+    });
 }
 
 #[test]
 fn ten_dead_of_fifty_return_within_attempts_times_timeout_and_nothing_is_forked() {
-    let _serial = pcmk::serial();
-    let Some(fx) = fixture("pa_dead") else {
-        return;
-    };
-    let node = &fx.cluster.nodes[0];
-    let mut hosts: Vec<String> = (100..140).map(|i| format!("10.213.0.{i}")).collect();
-    hosts.extend((200..210).map(|i| format!("10.213.0.{i}")));
-    let list = hosts.join(" ");
-    let params = [
-        ("host_list", list.as_str()),
-        ("name", "pa-fifty"),
-        ("attempts", "3"),
-        ("timeout", "2"),
-        ("dampen", "0s"),
-        ("debug", "true"),
-    ];
-    let o = agent(node, "start", "pa-fifty", &params);
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let t = Instant::now();
-    let o = agent(node, "monitor", "pa-fifty", &params);
-    let took = t.elapsed();
-    eprintln!("monitor of 40 alive + 10 dead (attempts 3, timeout 2) took {took:?}");
-    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(node.attr("pa-fifty").as_deref(), Some("40"));
-    // The behaviour bound: attempts × timeout plus a small margin (the bench has speed).
-    let bound = Duration::from_secs(3 * 2) + Duration::from_millis(1000);
-    assert!(took < bound, "monitor took {took:?}, bound {bound:?}");
-    // debug=true names every unreachable device.
-    let err = String::from_utf8_lossy(&o.stderr);
-    for dead in 200..210 {
-        assert!(
-            err.contains(&format!("10.213.0.{dead} (no reply)")),
-            "{err}"
-        );
-    }
-
-    // No child process per host: under strace the only programs executed are the
-    // agent itself and attrd_updater.
-    if std::path::Path::new("/usr/bin/strace").exists() {
-        let trace = tempfile::NamedTempFile::new().unwrap();
-        let tpath = trace.path().to_str().unwrap().to_string();
-        let mut c = node.cmd("env");
-        c.args([
-            "-i",
-            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-            "OCF_ROOT=/usr/lib/ocf",
-        ])
-        .arg("OCF_RESOURCE_INSTANCE=pa-fifty")
-        .arg("OCF_RESKEY_CRM_meta_interval=10000");
-        for (k, v) in &params {
-            c.arg(format!("OCF_RESKEY_{k}={v}"));
-        }
-        c.args([
-            "strace",
-            "-f",
-            "-qq",
-            "-e",
-            "trace=execve",
-            "-o",
-            &tpath,
-            AGENT,
-            "monitor",
-        ]);
-        let o = c.output().unwrap();
+    with_node(|node| {
+        let mut hosts: Vec<String> = (100..140).map(|i| format!("10.213.0.{i}")).collect();
+        hosts.extend((200..210).map(|i| format!("10.213.0.{i}")));
+        let list = hosts.join(" ");
+        let params = [
+            ("host_list", list.as_str()),
+            ("name", "pa-fifty"),
+            ("attempts", "3"),
+            ("timeout", "2"),
+            ("dampen", "0s"),
+            ("debug", "true"),
+        ];
+        let o = agent(node, "start", "pa-fifty", &params);
         assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-        let text = std::fs::read_to_string(&tpath).unwrap();
-        let execs: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains("execve(") && l.trim_end().ends_with("= 0"))
-            .collect();
-        eprintln!("programs executed by one monitor: {execs:#?}");
-        assert_eq!(
-            execs.len(),
-            2,
-            "expected agent + attrd_updater only: {execs:#?}"
-        );
-        assert!(
-            execs.iter().any(|l| l.contains("attrd_updater")),
-            "{execs:#?}"
-        );
-        assert!(
-            !text.contains("ping\"") && !text.contains("fping"),
-            "no ping/fping may run: {text}"
-        );
-    }
-    let o = agent(node, "stop", "pa-fifty", &params);
-    assert_eq!(o.status.code(), Some(0));
+        let t = Instant::now();
+        let o = agent(node, "monitor", "pa-fifty", &params);
+        let took = t.elapsed();
+        eprintln!("monitor of 40 alive + 10 dead (attempts 3, timeout 2) took {took:?}");
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        assert_eq!(node.attr("pa-fifty").as_deref(), Some("40"));
+        // The behaviour bound: attempts × timeout plus a small margin (the bench has speed).
+        let bound = Duration::from_secs(3 * 2) + Duration::from_millis(1000);
+        assert!(took < bound, "monitor took {took:?}, bound {bound:?}");
+        // debug=true names every unreachable device.
+        let err = String::from_utf8_lossy(&o.stderr);
+        for dead in 200..210 {
+            assert!(
+                err.contains(&format!("10.213.0.{dead} (no reply)")),
+                "{err}"
+            );
+        }
+
+        // No child process per host: under strace the only programs executed are the
+        // agent itself and attrd_updater.
+        if std::path::Path::new("/usr/bin/strace").exists() {
+            let trace = tempfile::NamedTempFile::new().unwrap();
+            let tpath = trace.path().to_str().unwrap().to_string();
+            let mut c = node.cmd("env");
+            c.args([
+                "-i",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                "OCF_ROOT=/usr/lib/ocf",
+            ])
+            .arg("OCF_RESOURCE_INSTANCE=pa-fifty")
+            .arg("OCF_RESKEY_CRM_meta_interval=10000");
+            for (k, v) in &params {
+                c.arg(format!("OCF_RESKEY_{k}={v}"));
+            }
+            c.args([
+                "strace",
+                "-f",
+                "-qq",
+                "-e",
+                "trace=execve",
+                "-o",
+                &tpath,
+                AGENT,
+                "monitor",
+            ]);
+            let o = c.output().unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+            let text = std::fs::read_to_string(&tpath).unwrap();
+            let execs: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("execve(") && l.trim_end().ends_with("= 0"))
+                .collect();
+            eprintln!("programs executed by one monitor: {execs:#?}");
+            assert_eq!(
+                execs.len(),
+                2,
+                "expected agent + attrd_updater only: {execs:#?}"
+            );
+            assert!(
+                execs.iter().any(|l| l.contains("attrd_updater")),
+                "{execs:#?}"
+            );
+            assert!(
+                !text.contains("ping\"") && !text.contains("fping"),
+                "no ping/fping may run: {text}"
+            );
+        }
+        let o = agent(node, "stop", "pa-fifty", &params);
+        assert_eq!(o.status.code(), Some(0));
+    });
 }
 
 #[test]
 fn attribute_shows_in_crm_mon_and_failure_score_fails_the_monitor() {
-    let _serial = pcmk::serial();
-    let Some(fx) = fixture("pa_crmmon") else {
-        return;
-    };
-    let node = &fx.cluster.nodes[0];
-    // Through Pacemaker itself, created with pcs as an admin would.
-    node.ok(&[
-        "pcs",
-        "resource",
-        "create",
-        "pingd",
-        "ocf:bulwark:ping-arbiter",
-        "host_list=10.213.0.21 10.213.0.22 10.213.0.23 fd00:213::21",
-        "multiplier=1000",
-        "dampen=1s",
-        "timeout=1",
-        "op",
-        "monitor",
-        "interval=2s",
-        "clone",
-    ]);
-    let shown = pcmk::wait_for(Duration::from_secs(30), || {
-        let out = node.run(&["crm_mon", "-A1"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .any(|l| l.contains("pingd") && l.contains("3000"))
-            .then_some(text)
-    });
-    assert!(
-        shown.is_some(),
-        "pingd=3000 never showed in crm_mon -A1: {}",
-        String::from_utf8_lossy(&node.run(&["crm_mon", "-A1"]).stdout)
-    );
-    assert_eq!(node.attr("pingd").as_deref(), Some("3000"));
+    with_node(|node| {
+        // Through Pacemaker itself, created with pcs as an admin would.
+        node.ok(&[
+            "pcs",
+            "resource",
+            "create",
+            "pingd",
+            "ocf:bulwark:ping-arbiter",
+            "host_list=10.213.0.21 10.213.0.22 10.213.0.23 fd00:213::21",
+            "multiplier=1000",
+            "dampen=1s",
+            "timeout=1",
+            "op",
+            "monitor",
+            "interval=2s",
+            "clone",
+        ]);
+        let shown = pcmk::wait_for(Duration::from_secs(30), || {
+            let out = node.run(&["crm_mon", "-A1"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines()
+                .any(|l| l.contains("pingd") && l.contains("3000"))
+                .then_some(text)
+        });
+        assert!(
+            shown.is_some(),
+            "pingd=3000 never showed in crm_mon -A1: {}",
+            String::from_utf8_lossy(&node.run(&["crm_mon", "-A1"]).stdout)
+        );
+        assert_eq!(node.attr("pingd").as_deref(), Some("3000"));
 
-    // failure_score: a monitor below it fails with a reason naming what is missing.
-    let p = [
-        ("host_list", "10.213.0.21 10.213.0.23"),
-        ("name", "pa-fs"),
-        ("failure_score", "2"),
-        ("timeout", "1"),
-        ("dampen", "0s"),
-    ];
-    let o = agent(node, "start", "pa-fs", &p);
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("ocf-exit-reason:")
-            && err.contains("below failure_score 2")
-            && err.contains("10.213.0.23"),
-        "{err}"
-    );
-    // A failed start leaves nothing behind: no attribute, not running.
-    assert_eq!(node.attr("pa-fs"), None);
-    assert_eq!(agent(node, "monitor", "pa-fs", &p).status.code(), Some(7));
+        // failure_score: a monitor below it fails with a reason naming what is missing.
+        let p = [
+            ("host_list", "10.213.0.21 10.213.0.23"),
+            ("name", "pa-fs"),
+            ("failure_score", "2"),
+            ("timeout", "1"),
+            ("dampen", "0s"),
+        ];
+        let o = agent(node, "start", "pa-fs", &p);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("ocf-exit-reason:")
+                && err.contains("below failure_score 2")
+                && err.contains("10.213.0.23"),
+            "{err}"
+        );
+        // A failed start leaves nothing behind: no attribute, not running.
+        assert_eq!(node.attr("pa-fs"), None);
+        assert_eq!(agent(node, "monitor", "pa-fs", &p).status.code(), Some(7));
+
+        // Removing the resource stops it everywhere; stop deletes the attribute.
+        node.ok(&["pcs", "resource", "delete", "pingd"]);
+        let gone = pcmk::wait_for(Duration::from_secs(30), || {
+            node.attr("pingd").is_none().then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "pingd still set after the resource was deleted"
+        );
+    });
 }
 
 #[test]
 fn ocf_tester_passes_against_a_single_node_pacemaker() {
-    let _serial = pcmk::serial();
-    let Some(fx) = fixture("pa_tester") else {
-        return;
-    };
-    let node = &fx.cluster.nodes[0];
-    let out = node.run(&[
-        "ocf-tester",
-        "-n",
-        "pa-tester",
-        "-o",
-        "host_list=10.213.0.21 fd00:213::21 arp:10.213.0.24 tcp:8443:10.213.0.25",
-        "-o",
-        "multiplier=100",
-        AGENT,
-    ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("ocf-tester inside the single-node Pacemaker:\n{text}");
-    assert!(out.status.success(), "ocf-tester failed:\n{text}");
-    assert!(text.contains("passed all tests"), "{text}");
-    // ocf-tester ends with a stop: the attribute is gone again.
-    assert_eq!(node.attr("pingd"), None);
+    with_node(|node| {
+        let out = node.run(&[
+            "ocf-tester",
+            "-n",
+            "pa-tester",
+            "-o",
+            "host_list=10.213.0.21 fd00:213::21 arp:10.213.0.24 tcp:8443:10.213.0.25",
+            "-o",
+            "multiplier=100",
+            "-o",
+            "name=pa-tester",
+            AGENT,
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("ocf-tester inside the single-node Pacemaker:\n{text}");
+        assert!(out.status.success(), "ocf-tester failed:\n{text}");
+        assert!(text.contains("passed all tests"), "{text}");
+        // ocf-tester ends with a stop: the attribute is gone again.
+        assert_eq!(node.attr("pa-tester"), None);
+    });
 }
 
 /// Values of `name` per node, as attrd on `node` sees them.
