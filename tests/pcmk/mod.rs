@@ -46,7 +46,11 @@ chmod 1777 /run/lock; chown hacluster:haclient /run/crm; chmod 0750 /run/crm
 mount --bind /usr/lib/ocf/resource.d /run/.ra
 mount -t tmpfs -o mode=0755,size=64m bw-ra /usr/lib/ocf/resource.d
 for p in /run/.ra/*; do
-    b=$(basename "$p"); mkdir -p "/usr/lib/ocf/resource.d/$b"
+    b=$(basename "$p")
+    # Never re-bind the host's own bulwark provider (an installed package): the agents
+    # under test go into a fresh directory of this node's tmpfs, not into the host.
+    [ "$b" = bulwark ] && continue
+    mkdir -p "/usr/lib/ocf/resource.d/$b"
     mount --bind "$p" "/usr/lib/ocf/resource.d/$b"
 done
 mkdir -p /usr/lib/ocf/resource.d/bulwark
