@@ -238,54 +238,58 @@ fn ten_dead_of_fifty_return_within_attempts_times_timeout_and_nothing_is_forked(
             );
         }
 
-        // No child process per host: under strace the only programs executed are the
-        // agent itself and attrd_updater.
+        // No child process per host. A monitor whose score did not change since the last
+        // publication runs no program at all (zero-fork); with republish_interval=0 it
+        // publishes every time, and then attrd_updater is the only program it runs.
         if std::path::Path::new("/usr/bin/strace").exists() {
-            let trace = tempfile::NamedTempFile::new().unwrap();
-            let tpath = trace.path().to_str().unwrap().to_string();
-            let mut c = node.cmd("env");
-            c.args([
-                "-i",
-                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                "OCF_ROOT=/usr/lib/ocf",
-            ])
-            .arg("OCF_RESOURCE_INSTANCE=pa-fifty")
-            .arg("OCF_RESKEY_CRM_meta_interval=10000");
-            for (k, v) in &params {
-                c.arg(format!("OCF_RESKEY_{k}={v}"));
-            }
-            c.args([
-                "strace",
-                "-f",
-                "-qq",
-                "-e",
-                "trace=execve",
-                "-o",
-                &tpath,
-                AGENT,
-                "monitor",
-            ]);
-            let o = c.output().unwrap();
-            assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-            let text = std::fs::read_to_string(&tpath).unwrap();
-            let execs: Vec<&str> = text
-                .lines()
-                .filter(|l| l.contains("execve(") && l.trim_end().ends_with("= 0"))
-                .collect();
-            eprintln!("programs executed by one monitor: {execs:#?}");
-            assert_eq!(
-                execs.len(),
-                2,
-                "expected agent + attrd_updater only: {execs:#?}"
-            );
+            let traced_monitor = |extra: &[(&str, &str)]| -> Vec<String> {
+                let trace = tempfile::NamedTempFile::new().unwrap();
+                let tpath = trace.path().to_str().unwrap().to_string();
+                let mut c = node.cmd("env");
+                c.args([
+                    "-i",
+                    "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                    "OCF_ROOT=/usr/lib/ocf",
+                ])
+                .arg("OCF_RESOURCE_INSTANCE=pa-fifty")
+                .arg("OCF_RESKEY_CRM_meta_interval=10000");
+                for (k, v) in params.iter().chain(extra) {
+                    c.arg(format!("OCF_RESKEY_{k}={v}"));
+                }
+                c.args([
+                    "strace",
+                    "-f",
+                    "-qq",
+                    "-e",
+                    "trace=execve",
+                    "-o",
+                    &tpath,
+                    AGENT,
+                    "monitor",
+                ]);
+                let o = c.output().unwrap();
+                assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+                let text = std::fs::read_to_string(&tpath).unwrap();
+                assert!(
+                    !text.contains("ping\"") && !text.contains("fping"),
+                    "no ping/fping may run: {text}"
+                );
+                text.lines()
+                    .filter(|l| l.contains("execve(") && l.trim_end().ends_with("= 0"))
+                    .map(str::to_string)
+                    .collect()
+            };
+            let steady = traced_monitor(&[]);
+            eprintln!("programs executed by a steady monitor: {steady:#?}");
+            assert_eq!(steady.len(), 1, "only the agent itself: {steady:#?}");
+            let every = traced_monitor(&[("republish_interval", "0")]);
+            eprintln!("programs executed with republish_interval=0: {every:#?}");
+            assert_eq!(every.len(), 2, "agent + attrd_updater only: {every:#?}");
             assert!(
-                execs.iter().any(|l| l.contains("attrd_updater")),
-                "{execs:#?}"
+                every.iter().any(|l| l.contains("attrd_updater")),
+                "{every:#?}"
             );
-            assert!(
-                !text.contains("ping\"") && !text.contains("fping"),
-                "no ping/fping may run: {text}"
-            );
+            assert_eq!(node.attr("pa-fifty").as_deref(), Some("40"));
         }
         let o = agent(node, "stop", "pa-fifty", &params);
         assert_eq!(o.status.code(), Some(0));

@@ -125,6 +125,17 @@ pub static PARAMS: &[Param] = &[
             "true (or 1): log every unreachable device on each monitor; verbose (or 2): \
              also log every device's answer time. false (or 0): only changes and failures.",
         ),
+    Param::new(
+        "republish_interval",
+        Kind::Duration(Unit::S),
+        "Re-publish an unchanged score this often",
+    )
+    .default("60s")
+    .long(
+        "A monitor runs attrd_updater only when the score changed, or when the last \
+         publication is older than this; so a steady monitor forks nothing. 0 publishes on \
+         every monitor, as ocf:pacemaker:ping does.",
+    ),
     Param::new("pidfile", Kind::String, "State file").long(
         "Where the agent keeps its started state (the names resolved at start and the \
          surrender timer). Default /run/bulwark/ping-arbiter-INSTANCE.",
@@ -169,6 +180,7 @@ pub struct Config {
     pub surrender: bool,
     pub debug: Debug,
     pub state_file: PathBuf,
+    pub republish_interval: Duration,
 }
 
 /// The longest `timeout` accepted.
@@ -309,6 +321,9 @@ impl Config {
             surrender: p.str("surrender") == Some("standby"),
             debug,
             state_file,
+            republish_interval: p
+                .duration("republish_interval")
+                .unwrap_or(Duration::from_secs(60)),
         })
     }
 }
@@ -321,6 +336,8 @@ pub struct State {
     /// CLOCK_BOOTTIME ms since this node is below its best peer.
     pub below_since: Option<u64>,
     pub surrendered: bool,
+    /// The last score published with attrd_updater and when (CLOCK_BOOTTIME ms).
+    pub published: Option<(i64, u64)>,
 }
 
 impl State {
@@ -338,6 +355,9 @@ impl State {
         if self.surrendered {
             s.push_str("surrendered\n");
         }
+        if let Some((score, at)) = self.published {
+            s.push_str(&format!("published {score} {at}\n"));
+        }
         s
     }
 
@@ -354,6 +374,9 @@ impl State {
                 }
                 ["below_since", t] => st.below_since = t.parse().ok(),
                 ["surrendered"] => st.surrendered = true,
+                ["published", score, at] => {
+                    st.published = score.parse().ok().zip(at.parse().ok());
+                }
                 _ => {}
             }
         }
@@ -376,6 +399,17 @@ impl State {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, self.render()).ctx(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).ctx(|| format!("renaming {}", tmp.display()))
+    }
+}
+
+/// Whether a monitor must run attrd_updater: the score changed, it was never published
+/// by this instance, or the last publication is older than `every` (0 = always).
+fn needs_publish(last: Option<(i64, u64)>, score: i64, now_ms: u64, every: Duration) -> bool {
+    match last {
+        Some((published, at)) if published == score => {
+            every.is_zero() || now_ms.saturating_sub(at) >= every.as_millis() as u64
+        }
+        _ => true,
     }
 }
 
@@ -513,7 +547,17 @@ impl PingArbiter {
     /// Probe, publish, apply the surrender policy and failure_score.
     fn update(cfg: &Config, ctx: &Context, st: &mut State) -> OcfResult<()> {
         let round = Self::probe_round(cfg, ctx, st)?;
-        cluster::publish(&cfg.name, round.score, cfg.dampen)?;
+        let now = boottime_ms();
+        if needs_publish(st.published, round.score, now, cfg.republish_interval) {
+            cluster::publish(&cfg.name, round.score, cfg.dampen)?;
+            st.published = Some((round.score, now));
+            st.save(&cfg.state_file)?;
+        } else {
+            log::debug(&format!(
+                "{} = {} unchanged since the last publication: attrd_updater not run",
+                cfg.name, round.score
+            ));
+        }
         if cfg.surrender {
             if let Err(e) = Self::arbitrate(cfg, st, &round) {
                 log::warn(&format!("surrender check skipped this time: {e}"));
@@ -734,6 +778,28 @@ mod tests {
     }
 
     #[test]
+    fn publishes_only_on_change_or_when_due() {
+        let minute = Duration::from_secs(60);
+        assert!(needs_publish(None, 3, 1000, minute), "never published");
+        assert!(
+            needs_publish(Some((2, 1000)), 3, 1001, minute),
+            "score changed"
+        );
+        assert!(
+            !needs_publish(Some((3, 1000)), 3, 50_000, minute),
+            "unchanged, not due"
+        );
+        assert!(
+            needs_publish(Some((3, 1000)), 3, 61_000, minute),
+            "unchanged, due"
+        );
+        assert!(
+            needs_publish(Some((3, 1000)), 3, 1001, Duration::ZERO),
+            "0 = always"
+        );
+    }
+
+    #[test]
     fn state_round_trips() {
         let mut st = State::default();
         st.resolved
@@ -741,6 +807,7 @@ mod tests {
         st.resolved.insert("gone".into(), None);
         st.below_since = Some(1234);
         st.surrendered = true;
+        st.published = Some((3000, 42));
         assert_eq!(State::parse(&st.render()), st);
         assert_eq!(State::parse("garbage\nbelow_since x\n"), State::default());
     }
