@@ -5,3 +5,4 @@ pub mod arp_refresh;
 pub mod floating_ip;
 pub mod netlink;
 pub mod ping_arbiter;
+pub mod mirror;

@@ -1,0 +1,253 @@
+//! Entry points of the binaries: `bulwark-mirror daemon|worker|receive` and the
+//! `bulwark status` report.
+
+use super::daemon;
+use super::gen::GenState;
+use super::receiver::{self, ReceiverConfig};
+use super::status::{self, Status};
+use ocf_metadata::log::{self, LogConfig};
+use serde::Serialize;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+const USAGE: &str = "usage: bulwark-mirror daemon --state-dir DIR\n       \
+bulwark-mirror worker --state-dir DIR\n       \
+bulwark-mirror receive --set SET --state-dir DIR --root DIR [--root DIR ...]";
+
+/// `bulwark-mirror`: returns the exit code.
+pub fn mirror_main(args: Vec<OsString>) -> i32 {
+    let mut it = args.into_iter().skip(1);
+    let Some(cmd) = it.next() else {
+        eprintln!("{USAGE}");
+        return 2;
+    };
+    let mut set = None;
+    let mut state_dir = None;
+    let mut roots = Vec::new();
+    while let Some(a) = it.next() {
+        let v = it.next();
+        match (a.to_str(), v) {
+            (Some("--set"), Some(v)) => set = Some(v.to_string_lossy().into_owned()),
+            (Some("--state-dir"), Some(v)) => state_dir = Some(PathBuf::from(v)),
+            (Some("--root"), Some(v)) => roots.push(PathBuf::from(v)),
+            _ => {
+                eprintln!("bulwark-mirror: bad arguments\n{USAGE}");
+                return 2;
+            }
+        }
+    }
+    let Some(state_dir) = state_dir.filter(|p| p.is_absolute()) else {
+        eprintln!("bulwark-mirror: --state-dir with an absolute path is required\n{USAGE}");
+        return 2;
+    };
+    match cmd.to_str() {
+        Some("daemon") => {
+            log::init(LogConfig::from_env("bulwark-mirror"));
+            daemon::run_supervisor(&state_dir)
+        }
+        Some("worker") => {
+            log::init(LogConfig::from_env("bulwark-mirror"));
+            daemon::run_worker(&state_dir)
+        }
+        Some("receive") => {
+            let mut lc = LogConfig::from_env("bulwark-mirror-receiver");
+            lc.tag = "bulwark-mirror-receiver".into();
+            log::init(lc);
+            let Some(set) = set else {
+                eprintln!("bulwark-mirror receive: --set is required");
+                return 2;
+            };
+            if let Err(e) = super::config::check_set_name(&set) {
+                eprintln!("bulwark-mirror receive: {e}");
+                return 2;
+            }
+            if roots.is_empty() || roots.iter().any(|r| !r.is_absolute()) {
+                eprintln!("bulwark-mirror receive: at least one absolute --root is required");
+                return 2;
+            }
+            // SAFETY: ignoring SIGPIPE so a vanished sender is an error, not a kill.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+            let cfg = ReceiverConfig {
+                set,
+                roots,
+                state_dir,
+                node: super::cluster::hostname(),
+            };
+            match receiver::serve_stdio(&cfg) {
+                Ok(()) => 0,
+                Err(e) => {
+                    log::error(&e);
+                    1
+                }
+            }
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            2
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeGen {
+    pub node: String,
+    pub generation: Option<String>,
+    pub consistent: bool,
+    pub partial_for: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SetReport {
+    pub set: String,
+    pub state_dir: PathBuf,
+    /// The node running the writer daemon here, or `None`.
+    pub writer: Option<String>,
+    pub running: bool,
+    pub nodes: Vec<NodeGen>,
+    pub lag_ms: u64,
+    pub pending: usize,
+    pub last_pass_ms: u64,
+    pub conflicts: usize,
+    pub peers: Vec<status::PeerStatus>,
+    pub error: Option<String>,
+}
+
+fn node_gen(node: &str, g: &GenState) -> NodeGen {
+    NodeGen {
+        node: node.to_string(),
+        generation: g.current.as_ref().map(|c| c.id.clone()),
+        consistent: g.consistent,
+        partial_for: g.receiving.as_ref().map(|r| r.id.clone()),
+    }
+}
+
+/// Collects every set found under `root` (default /var/lib/bulwark/mirror).
+pub fn collect(root: &Path) -> Vec<SetReport> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return out;
+    };
+    let mut dirs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let me = super::cluster::node_name();
+    for sd in dirs {
+        let set = sd
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let gen = GenState::load(&sd, &set).unwrap_or_default();
+        let running = super::agent::running_pid(&sd).is_some();
+        let st = Status::load(&sd);
+        let now = status::now_ms();
+        let mut nodes = vec![node_gen(&me, &gen)];
+        let mut peers = Vec::new();
+        let (mut lag, mut pending, mut last_pass, mut error) = (0, 0, 0, None);
+        if let Some(st) = &st {
+            if running {
+                lag = st.lag_ms(now);
+                pending = st.pending;
+            }
+            last_pass = st.last_pass_ms;
+            error = st.fatal.clone();
+            peers = st.peers.clone();
+            for p in &st.peers {
+                nodes.push(NodeGen {
+                    node: p.name.clone(),
+                    generation: p.generation.clone(),
+                    consistent: p.consistent,
+                    partial_for: None,
+                });
+            }
+        }
+        // A local receiver's state (transport=local) lives in <state_dir>/peer.
+        if sd.join("peer").join("generation.json").exists()
+            && !nodes.iter().any(|n| n.node == "local")
+        {
+            let pg = GenState::load(&sd.join("peer"), &set).unwrap_or_default();
+            nodes.push(node_gen("local", &pg));
+        }
+        if super::cluster::cluster_node().is_some() {
+            for n in super::cluster::other_nodes() {
+                if nodes.iter().any(|x| x.node == n) {
+                    continue;
+                }
+                if let Some((g, c)) = super::cluster::read_generation(&set, &n) {
+                    nodes.push(NodeGen {
+                        node: n,
+                        generation: Some(g.id),
+                        consistent: c,
+                        partial_for: None,
+                    });
+                }
+            }
+        }
+        out.push(SetReport {
+            set,
+            writer: running.then(|| me.clone()),
+            running,
+            nodes,
+            lag_ms: lag,
+            pending,
+            last_pass_ms: last_pass,
+            conflicts: status::count_conflicts(&sd),
+            peers,
+            error,
+            state_dir: sd,
+        });
+    }
+    out
+}
+
+/// Renders the table of `bulwark status`.
+pub fn render_table(reports: &[SetReport]) -> String {
+    let mut s = String::new();
+    if reports.is_empty() {
+        s.push_str("no mirrored sets found\n");
+        return s;
+    }
+    for r in reports {
+        s.push_str(&format!(
+            "set {}  writer: {}  lag: {:.1}s  pending: {}  last pass: {} ms  conflicts: {}\n",
+            r.set,
+            r.writer.as_deref().unwrap_or("-"),
+            r.lag_ms as f64 / 1000.0,
+            r.pending,
+            r.last_pass_ms,
+            r.conflicts
+        ));
+        s.push_str(&format!(
+            "  {:<20} {:<18} {:<11} {}\n",
+            "NODE", "GENERATION", "CONSISTENT", "NOTE"
+        ));
+        for n in &r.nodes {
+            let note = match (&n.partial_for, r.peers.iter().find(|p| p.name == n.node)) {
+                (Some(p), _) => format!("partial copy of {p}"),
+                (None, Some(p)) => format!(
+                    "{}{}",
+                    p.state,
+                    p.last_error
+                        .as_ref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            s.push_str(&format!(
+                "  {:<20} {:<18} {:<11} {}\n",
+                n.node,
+                n.generation.as_deref().unwrap_or("-"),
+                if n.consistent { "yes" } else { "no" },
+                note
+            ));
+        }
+        if let Some(e) = &r.error {
+            s.push_str(&format!("  error: {e}\n"));
+        }
+    }
+    s
+}

@@ -1,0 +1,415 @@
+//! The sender's end of one long-lived session per peer: starts the receiver (a local
+//! child, or over `ssh`), says hello with the writer's generation, and sends entries.
+
+use super::config::{Config, Peer, Transport};
+use super::delta;
+use super::gen::{GenState, Generation};
+use super::wire::{self, Kind, Meta, Msg, PROTOCOL_VERSION};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+#[derive(Debug)]
+pub enum SessionError {
+    /// The receiver refused (stale generation, another writer, ...).
+    Refused(String),
+    Io(String),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Refused(r) => write!(f, "refused by the receiver: {r}"),
+            SessionError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<io::Error> for SessionError {
+    fn from(e: io::Error) -> Self {
+        SessionError::Io(e.to_string())
+    }
+}
+
+/// What a receiver manifest says is at a path.
+#[derive(Debug, Clone)]
+pub struct PeerEntry {
+    pub meta: Meta,
+    pub target: Vec<u8>,
+}
+
+pub type Manifest = HashMap<(u32, Vec<u8>), PeerEntry>;
+
+/// Quotes one word for the remote shell ssh hands its command to.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The receiver's argv (after the program) for `peer`.
+pub fn receiver_args(cfg: &Config, peer: &Peer) -> Vec<String> {
+    let state_dir = match &peer.transport {
+        Transport::Local { state_dir, .. } | Transport::Ssh { state_dir, .. } => state_dir,
+    };
+    let mut a = vec![
+        "receive".to_string(),
+        "--set".into(),
+        cfg.set.clone(),
+        "--state-dir".into(),
+        state_dir.display().to_string(),
+    ];
+    for r in cfg.peer_roots(peer) {
+        a.push("--root".into());
+        a.push(r.display().to_string());
+    }
+    a
+}
+
+/// The command that starts the receiver for `peer` (no shell locally; over ssh every
+/// word is quoted for the remote shell).
+pub fn receiver_command(cfg: &Config, peer: &Peer) -> Command {
+    let args = receiver_args(cfg, peer);
+    match &peer.transport {
+        Transport::Local { .. } => {
+            let mut c = Command::new(&cfg.mirror_bin);
+            c.args(&args);
+            c
+        }
+        Transport::Ssh {
+            host,
+            options,
+            receiver_path,
+            ..
+        } => {
+            let mut c = Command::new("ssh");
+            c.args(["-o", "BatchMode=yes", "-o", "ServerAliveInterval=15"]);
+            c.args(options);
+            c.arg("--").arg(host);
+            let mut remote = shell_quote(receiver_path);
+            for a in &args {
+                remote.push(' ');
+                remote.push_str(&shell_quote(a));
+            }
+            c.arg(remote);
+            c
+        }
+    }
+}
+
+pub struct PeerSession {
+    pub name: String,
+    child: Child,
+    w: BufWriter<ChildStdin>,
+    r: BufReader<ChildStdout>,
+    seq: u64,
+    pub peer_state: GenState,
+    pub bytes_sent: u64,
+}
+
+impl PeerSession {
+    /// Starts the receiver and says hello. With `query`, only reads the peer's state.
+    pub fn connect(
+        cfg: &Config,
+        peer: &Peer,
+        gen: &Generation,
+        query: bool,
+    ) -> Result<PeerSession, SessionError> {
+        let mut cmd = receiver_command(cfg, peer);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().map_err(|e| {
+            SessionError::Io(format!("starting the receiver for {}: {e}", peer.name))
+        })?;
+        let w = BufWriter::with_capacity(1 << 18, child.stdin.take().expect("piped"));
+        let r = BufReader::with_capacity(1 << 16, child.stdout.take().expect("piped"));
+        let mut s = PeerSession {
+            name: peer.name.clone(),
+            child,
+            w,
+            r,
+            seq: 0,
+            peer_state: GenState::default(),
+            bytes_sent: 0,
+        };
+        s.send(&Msg::Hello {
+            version: PROTOCOL_VERSION,
+            set: cfg.set.clone(),
+            node: cfg.node.clone(),
+            query,
+            gen: gen.wire(),
+        })?;
+        s.w.flush()?;
+        match s.recv()? {
+            Msg::HelloOk { state_json } => {
+                s.peer_state = serde_json::from_str(&state_json).unwrap_or_default();
+                Ok(s)
+            }
+            Msg::Refused { reason } => {
+                s.kill();
+                Err(SessionError::Refused(reason))
+            }
+            other => {
+                s.kill();
+                Err(SessionError::Io(format!("protocol error: {other:?}")))
+            }
+        }
+    }
+
+    fn send(&mut self, m: &Msg) -> io::Result<()> {
+        let b = m.encode();
+        self.bytes_sent += b.len() as u64;
+        self.w.write_all(&b)
+    }
+
+    fn recv(&mut self) -> Result<Msg, SessionError> {
+        match wire::recv(&mut self.r) {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(SessionError::Io(format!(
+                "the receiver on {} closed the session",
+                self.name
+            ))),
+            Err(e) => Err(SessionError::Io(format!("reading from {}: {e}", self.name))),
+        }
+    }
+
+    pub fn manifest(&mut self) -> Result<Manifest, SessionError> {
+        self.send(&Msg::ManifestReq { root: u32::MAX })?;
+        self.w.flush()?;
+        let mut out = HashMap::new();
+        loop {
+            match self.recv()? {
+                Msg::ManifestEntry(e) => {
+                    out.insert(
+                        (e.root, e.path),
+                        PeerEntry {
+                            meta: e.meta,
+                            target: e.target,
+                        },
+                    );
+                }
+                Msg::ManifestEnd => return Ok(out),
+                other => return Err(SessionError::Io(format!("protocol error: {other:?}"))),
+            }
+        }
+    }
+
+    pub fn dir(&mut self, root: u32, rel: &[u8], meta: &Meta) -> io::Result<()> {
+        self.send(&Msg::Dir {
+            root,
+            path: rel.to_vec(),
+            meta: meta.clone(),
+        })
+    }
+
+    pub fn delete(&mut self, root: u32, rel: &[u8]) -> io::Result<()> {
+        self.send(&Msg::Delete {
+            root,
+            path: rel.to_vec(),
+        })
+    }
+
+    pub fn symlink(
+        &mut self,
+        root: u32,
+        rel: &[u8],
+        abs: &Path,
+        meta: &Meta,
+    ) -> io::Result<Vec<u8>> {
+        let target = std::fs::read_link(abs)?.as_os_str().as_bytes().to_vec();
+        self.send(&Msg::Symlink {
+            root,
+            path: rel.to_vec(),
+            meta: meta.clone(),
+            target: target.clone(),
+        })?;
+        Ok(target)
+    }
+
+    /// Sends a regular file; returns the metadata actually sent (from `fstat` of the
+    /// opened file). `peer_has` enables the block delta for large files.
+    pub fn file(
+        &mut self,
+        root: u32,
+        rel: &[u8],
+        abs: &Path,
+        peer_has: Option<&Meta>,
+    ) -> Result<Meta, SessionError> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(abs)?;
+        let st = super::fsops::fstat(std::os::fd::AsRawFd::as_raw_fd(&f))?;
+        let meta = super::fsops::meta_of_stat(&st)
+            .filter(|m| m.kind == Kind::File)
+            .ok_or_else(|| SessionError::Io("not a regular file any more".into()))?;
+        if meta.size >= delta::DELTA_MIN
+            && peer_has.is_some_and(|p| p.kind == Kind::File && p.size > 0)
+        {
+            if let Some(m) = self.try_delta(root, rel, &f, &meta)? {
+                return Ok(m);
+            }
+        }
+        self.send(&Msg::FileBegin {
+            root,
+            path: rel.to_vec(),
+            meta: meta.clone(),
+        })?;
+        let mut left = meta.size;
+        let mut off = 0u64;
+        let mut buf = vec![0u8; wire::CHUNK.min(meta.size.max(1) as usize)];
+        while left > 0 {
+            let want = (left as usize).min(buf.len());
+            let n = f.read_at(&mut buf[..want], off)?;
+            if n == 0 {
+                break; // shrank: the receiver sees the short size and discards it
+            }
+            self.send(&Msg::Chunk(buf[..n].to_vec()))?;
+            off += n as u64;
+            left -= n as u64;
+        }
+        self.send(&Msg::FileEnd)?;
+        Ok(meta)
+    }
+
+    fn try_delta(
+        &mut self,
+        root: u32,
+        rel: &[u8],
+        f: &File,
+        meta: &Meta,
+    ) -> Result<Option<Meta>, SessionError> {
+        let block = delta::block_size(meta.size);
+        self.send(&Msg::SigReq {
+            root,
+            path: rel.to_vec(),
+            block,
+        })?;
+        self.w.flush()?;
+        let (size, block, theirs) = match self.recv()? {
+            Msg::Sig {
+                size,
+                block,
+                hashes,
+            } => (size, block, hashes),
+            other => return Err(SessionError::Io(format!("protocol error: {other:?}"))),
+        };
+        if size == u64::MAX {
+            return Ok(None);
+        }
+        let changed = delta::changed_blocks(f, block, &theirs)?;
+        self.send(&Msg::DeltaBegin {
+            root,
+            path: rel.to_vec(),
+            meta: meta.clone(),
+            block,
+        })?;
+        let mut buf = vec![0u8; block as usize];
+        for i in changed {
+            let off = i * block as u64;
+            if off >= meta.size {
+                break;
+            }
+            let want = ((meta.size - off) as usize).min(block as usize);
+            let mut got = 0;
+            while got < want {
+                let n = f.read_at(&mut buf[got..want], off + got as u64)?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            self.send(&Msg::Block {
+                index: i,
+                data: buf[..got].to_vec(),
+            })?;
+        }
+        self.send(&Msg::DeltaEnd)?;
+        Ok(Some(meta.clone()))
+    }
+
+    /// Commits everything sent since the last commit; returns the receiver's failures.
+    pub fn commit(&mut self) -> Result<Vec<(String, String)>, SessionError> {
+        self.seq += 1;
+        let seq = self.seq;
+        self.send(&Msg::Commit { seq })?;
+        self.w.flush()?;
+        match self.recv()? {
+            Msg::Committed { seq: s, failures } if s == seq => Ok(failures),
+            other => Err(SessionError::Io(format!("protocol error: {other:?}"))),
+        }
+    }
+
+    /// Tells the receiver a complete pass is done so it adopts the generation.
+    pub fn pass_complete(&mut self) -> Result<GenState, SessionError> {
+        self.send(&Msg::PassComplete)?;
+        self.w.flush()?;
+        match self.recv()? {
+            Msg::PassOk { state_json } => {
+                self.peer_state = serde_json::from_str(&state_json).unwrap_or_default();
+                Ok(self.peer_state.clone())
+            }
+            other => Err(SessionError::Io(format!("protocol error: {other:?}"))),
+        }
+    }
+
+    /// Ends the session cleanly.
+    pub fn close(mut self) {
+        let _ = self.send(&Msg::Bye);
+        let _ = self.w.flush();
+
+        let _ = self.child.wait();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn child_id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PeerSession {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Asks `peer` for its generation state without writing anything.
+pub fn query(cfg: &Config, peer: &Peer) -> Result<GenState, SessionError> {
+    let s = PeerSession::connect(cfg, peer, &Generation::default(), true)?;
+    let st = s.peer_state.clone();
+    s.close();
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_for_the_remote_shell() {
+        assert_eq!(
+            shell_quote("/usr/libexec/bulwark/bulwark-mirror"),
+            "/usr/libexec/bulwark/bulwark-mirror"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("x'; rm -rf /; '"), "'x'\\''; rm -rf /; '\\'''");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(id)"), "'$(id)'");
+    }
+}
