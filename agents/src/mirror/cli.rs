@@ -135,14 +135,28 @@ pub fn collect(root: &Path) -> Vec<SetReport> {
     dirs.sort();
     let me = super::cluster::node_name();
     for sd in dirs {
-        let set = sd
+        let dir_name = sd
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let gen = GenState::load(&sd, &set).unwrap_or_default();
+        let gen = GenState::load(&sd, &dir_name).unwrap_or_default();
         let running = super::agent::running_pid(&sd).is_some();
         let st = Status::load(&sd);
+        if st.is_none() && gen.current.is_none() && gen.receiving.is_none() {
+            continue;
+        }
+        let set = st
+            .as_ref()
+            .map(|s| s.set.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                if gen.set.is_empty() {
+                    dir_name
+                } else {
+                    gen.set.clone()
+                }
+            });
         let now = status::now_ms();
         let mut nodes = vec![node_gen(&me, &gen)];
         let mut peers = Vec::new();

@@ -59,6 +59,9 @@ struct Session<'a> {
     dir_metas: Vec<(OwnedFd, Option<CString>, Meta)>,
     /// Directories an entry was removed from since the last commit.
     dirty_dirs: Vec<OwnedFd>,
+    /// Directory mtimes before this batch put temporary files in them, restored after
+    /// the renames (the sender's `Dir` entries, applied after that, win).
+    dir_times: std::collections::HashMap<(u64, u64), (i64, i64)>,
     failures: Vec<(String, String)>,
     counter: u64,
     incoming: Option<Incoming>,
@@ -169,6 +172,7 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
         staged: Vec::new(),
         dir_metas: Vec::new(),
         dirty_dirs: Vec::new(),
+        dir_times: std::collections::HashMap::new(),
         failures: Vec::new(),
         counter: 0,
         incoming: None,
@@ -266,7 +270,7 @@ impl Session<'_> {
 
     /// Validates `path` and opens its parent (creating missing directories when asked).
     fn parent_of(
-        &self,
+        &mut self,
         root: u32,
         path: &[u8],
         create: bool,
@@ -274,6 +278,13 @@ impl Session<'_> {
         let comps = fsops::check_rel(path)?;
         let rfd = self.root_fd(root)?;
         let parent = fsops::open_parent(rfd, &comps, create)?;
+        if create {
+            if let Ok(st) = fsops::fstat(parent.as_raw_fd()) {
+                self.dir_times
+                    .entry((st.st_dev, st.st_ino))
+                    .or_insert((st.st_mtime, st.st_mtime_nsec));
+            }
+        }
         let name = match comps.last() {
             Some(n) => Some(fsops::cstr(n).map_err(|e| PathError::Io(e.to_string()))?),
             None => None,
@@ -611,6 +622,25 @@ impl Session<'_> {
             if let Ok(stt) = fsops::fstat(pfd) {
                 if seen.insert((stt.st_dev, stt.st_ino)) {
                     dirs.push(pfd);
+                }
+            }
+        }
+        let times = std::mem::take(&mut self.dir_times);
+        for d in &dirs {
+            if let Ok(stt) = fsops::fstat(*d) {
+                if let Some((sec, nsec)) = times.get(&(stt.st_dev, stt.st_ino)) {
+                    let ts = [
+                        libc::timespec {
+                            tv_sec: 0,
+                            tv_nsec: libc::UTIME_OMIT,
+                        },
+                        libc::timespec {
+                            tv_sec: *sec,
+                            tv_nsec: *nsec,
+                        },
+                    ];
+                    // SAFETY: valid fd and timespec array.
+                    unsafe { libc::futimens(*d, ts.as_ptr()) };
                 }
             }
         }

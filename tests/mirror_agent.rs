@@ -1,0 +1,270 @@
+//! ocf:bulwark:file-mirror with transport=local: ocf-tester, propagation on `change` and
+//! `2s` paths, stop flushing, the supervisor, refusals by generation, `bulwark status`.
+
+#[path = "mirror_util/mod.rs"]
+mod util;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use util::*;
+
+#[test]
+fn ocf_tester_passes_with_transport_local() {
+    let lab = Lab::new("oct");
+    let src = lab.src("src");
+    std::fs::write(src.join("f"), b"x").unwrap();
+    let mut c = Command::new("ocf-tester");
+    c.args(["-n", "fm"]).env("BULWARK_NO_CLUSTER", "1");
+    for (k, v) in &lab.params {
+        c.arg("-o").arg(format!("{k}={v}"));
+    }
+    c.arg("-o").arg(format!("paths={}:change", src.display()));
+    let out = match c.arg(AGENT).output() {
+        Ok(o) => o,
+        Err(e) => panic!("ocf-tester is required (resource-agents package): {e}"),
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        out.status.success() && text.contains("passed all tests"),
+        "{text}"
+    );
+}
+
+fn set_mtime(p: &std::path::Path, sec: i64, nsec: i64) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let ts = [
+        libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        },
+        libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        },
+    ];
+    // SAFETY: valid path and times.
+    assert_eq!(
+        unsafe {
+            libc::utimensat(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                ts.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        },
+        0
+    );
+}
+
+/// Writes, renames, deletes, chmods, symlinks and directory moves under `root`.
+fn churn(root: &std::path::Path, round: u32) {
+    let d = root.join(format!("d{round}"));
+    std::fs::create_dir_all(d.join("sub/deeper")).unwrap();
+    std::fs::write(d.join("new.txt"), format!("round {round}")).unwrap();
+    std::fs::write(d.join("sub/deeper/x"), vec![round as u8; 5000]).unwrap();
+    std::fs::write(root.join("keep.txt"), format!("rewritten in round {round}")).unwrap();
+    // Same size, same second: rsync's quick check misses this one.
+    std::fs::write(root.join("same-size"), format!("v{round:03}")).unwrap();
+    std::fs::rename(
+        root.join("rename-me"),
+        root.join(format!("renamed-{round}")),
+    )
+    .unwrap();
+    std::fs::write(root.join("rename-me"), b"again").unwrap();
+    let _ = std::fs::remove_file(root.join("delete-me"));
+    std::fs::write(root.join(format!("delete-me-{round}")), b"next").unwrap();
+    if round > 0 {
+        std::fs::remove_file(root.join(format!("delete-me-{}", round - 1))).unwrap();
+        std::fs::write(root.join("delete-me"), b"back").unwrap();
+    }
+    std::fs::set_permissions(
+        root.join("chmod-me"),
+        std::fs::Permissions::from_mode(0o600 + round),
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(root.join("link"));
+    std::os::unix::fs::symlink(format!("d{round}/new.txt"), root.join("link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", d.join("abs-link")).unwrap();
+    set_mtime(&root.join("keep.txt"), 1_600_000_000, 123_456_789);
+    if round > 0 {
+        std::fs::rename(
+            root.join(format!("d{}", round - 1)),
+            root.join(format!("moved{round}")),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(root.join(format!("moved{round}/sub"))).unwrap();
+    }
+}
+
+fn seed(root: &std::path::Path) {
+    for f in [
+        "keep.txt",
+        "rename-me",
+        "delete-me",
+        "chmod-me",
+        "same-size",
+    ] {
+        std::fs::write(root.join(f), f).unwrap();
+    }
+}
+
+#[test]
+fn propagation_on_change_and_interval_paths() {
+    let mut lab = Lab::new("prop");
+    let fast = lab.src("fast");
+    let slow = lab.src("slow");
+    seed(&fast);
+    seed(&slow);
+    lab.param(
+        "paths",
+        &format!("{}:change {}:2s", fast.display(), slow.display()),
+    );
+    let o = lab.agent("start");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The start's complete pass.
+    wait_same(&fast, &lab.peer(&fast), Duration::from_secs(10), true).unwrap();
+    wait_same(&slow, &lab.peer(&slow), Duration::from_secs(10), true).unwrap();
+    for round in 0..3 {
+        churn(&fast, round);
+        churn(&slow, round);
+        let took = wait_same(&fast, &lab.peer(&fast), Duration::from_secs(3), true)
+            .unwrap_or_else(|d| panic!("change path, round {round}: {d}\n{}", lab.log()));
+        eprintln!("round {round}: change path matched after {took:?}");
+        let took = wait_same(&slow, &lab.peer(&slow), Duration::from_secs(2 + 3), true)
+            .unwrap_or_else(|d| panic!("2s path, round {round}: {d}\n{}", lab.log()));
+        eprintln!("round {round}: 2s path matched after {took:?}");
+    }
+    assert_eq!(code(&lab.agent("monitor")), 0);
+    // Never a temporary file left behind on the peer.
+    assert!(
+        !format!("{:?}", snapshot(&lab.dst, false).keys().collect::<Vec<_>>())
+            .contains(".bulwark-tmp.")
+    );
+}
+
+#[test]
+fn interval_path_waits_for_its_interval_and_stop_flushes() {
+    let mut lab = Lab::new("flush");
+    let slow = lab.src("slow");
+    lab.param("paths", &format!("{}:1h", slow.display()));
+    assert_eq!(code(&lab.agent("start")), 0);
+    wait_same(&slow, &lab.peer(&slow), Duration::from_secs(10), true).unwrap();
+    std::fs::write(slow.join("late"), b"not yet").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !lab.peer(&slow).join("late").exists(),
+        "an 1h path was sent before its interval"
+    );
+    let st = lab.status();
+    assert_eq!(st["pending"], 2, "{st}"); // the file and its directory
+                                          // stop flushes what is pending, whatever the schedule.
+    let o = lab.agent("stop");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(diff(&slow, &lab.peer(&slow), true).is_none());
+    assert_eq!(code(&lab.agent("monitor")), 7);
+    assert_eq!(code(&lab.agent("stop")), 0);
+}
+
+#[test]
+fn supervisor_restarts_a_killed_worker() {
+    let mut lab = Lab::new("sup");
+    let src = lab.src("src");
+    lab.param("paths", &format!("{}", src.display()));
+    assert_eq!(code(&lab.agent("start")), 0);
+    let w1 = lab.status()["worker_pid"].as_i64().unwrap() as i32;
+    // SAFETY: the worker this test started.
+    unsafe { libc::kill(w1, libc::SIGKILL) };
+    let t = Instant::now();
+    loop {
+        let w2 = lab.status()["worker_pid"].as_i64().unwrap_or(0) as i32;
+        if w2 != 0 && w2 != w1 && lab.status()["watching"] == true {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "worker not restarted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(code(&lab.agent("monitor")), 0);
+    std::fs::write(src.join("after-restart"), b"x").unwrap();
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(5), true).unwrap();
+}
+
+#[test]
+fn stale_node_cannot_start_and_receiver_refuses_it() {
+    let mut lab = Lab::new("stale");
+    let src = lab.src("src");
+    std::fs::write(src.join("f"), b"one").unwrap();
+    lab.param("paths", &format!("{}", src.display()));
+    assert_eq!(code(&lab.agent("start")), 0);
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    assert_eq!(code(&lab.agent("stop")), 0);
+    // Keep this node's state as of generation 1: a node that goes stale.
+    let old = std::fs::read(lab.state.join("generation.json")).unwrap();
+    assert_eq!(code(&lab.agent("start")), 0); // generation 2, adopted by the peer
+    std::fs::write(src.join("f"), b"two").unwrap();
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    assert_eq!(code(&lab.agent("stop")), 0);
+    std::fs::write(lab.state.join("generation.json"), old).unwrap();
+    std::fs::write(src.join("f"), b"stale data").unwrap();
+    let before = snapshot(&lab.dst, true);
+    let o = lab.agent("start");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("ocf-exit-reason:") && err.contains("peer local holds generation"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&lab.dst, true), before, "the peer changed");
+    assert_eq!(code(&lab.agent("monitor")), 7);
+}
+
+#[test]
+fn bulwark_status_reports_the_set() {
+    let mut lab = Lab::new("stat");
+    let src = lab.src("src");
+    lab.param("paths", &format!("{}:1h", src.display()));
+    assert_eq!(code(&lab.agent("start")), 0);
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    std::fs::write(src.join("pending"), b"x").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let root = lab.state.parent().unwrap();
+    let o = Command::new(BULWARK)
+        .args(["status", "--json", "--state-root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["set"] == "stat")
+        .expect("set listed")["nodes"];
+    // This node and the local peer.
+    assert_eq!(s.as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(s[0]["generation"], s[1]["generation"], "{v}");
+    assert_eq!(s[0]["consistent"], true);
+    let set = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["set"] == "stat")
+        .unwrap();
+    assert_eq!(set["pending"], 2, "{v}");
+    assert_eq!(set["running"], true);
+    assert_eq!(set["conflicts"], 0);
+    let o = Command::new(BULWARK)
+        .args(["status", "--state-root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("set stat ") && table.contains("pending: 2") && table.contains("in-sync"),
+        "{table}"
+    );
+}
