@@ -328,10 +328,13 @@ fn a_second_writer_session_is_refused() {
     let mut a = Rx::start("two", &s.state, &[&s.root]);
     assert!(matches!(a.hello("two", "g1", &[]), Msg::HelloOk { .. }));
     let mut b = Rx::start("two", &s.state, &[&s.root]);
+    let t = std::time::Instant::now();
     match b.hello("two", "g1", &[]) {
         Msg::Refused { reason } => assert!(reason.contains("two writers"), "{reason}"),
         other => panic!("{other:?}"),
     }
+    // It waited for the first session (which might have been a dying one) first.
+    assert!(t.elapsed() >= std::time::Duration::from_secs(4));
     b.finish();
     a.file(0, b"f", b"first writer");
     assert!(a.commit().is_empty());

@@ -562,6 +562,9 @@ impl Worker {
     fn link_failed(&mut self, i: usize, e: SessionError) {
         let l = &mut self.links[i];
         let (state, wait) = match &e {
+            SessionError::Refused(r) if r.contains("two writers") => {
+                ("busy", Duration::from_secs(1))
+            }
             SessionError::Refused(_) => ("refused", Duration::from_secs(30)),
             SessionError::Io(_) => ("down", Duration::from_secs(2)),
         };

@@ -23,6 +23,8 @@ use std::path::PathBuf;
 
 /// Above this many files (or directories) per commit, one `syncfs` replaces the fsyncs.
 const SYNCFS_THRESHOLD: usize = 16;
+/// How long a new session waits for the previous one to end.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
@@ -236,13 +238,21 @@ fn lock(state_dir: &std::path::Path) -> Result<File, String> {
         .write(true)
         .open(&p)
         .map_err(|e| format!("opening {}: {e}", p.display()))?;
-    // SAFETY: valid fd.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(
-            "another writer's session is active on this receiver (two writers refused)".into(),
-        );
+    // A session whose sender just died may still be finishing a commit: wait a little
+    // for it, then refuse (a live second writer keeps the lock).
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: valid fd.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(f);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(
+                "another writer's session is active on this receiver (two writers refused)".into(),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Ok(f)
 }
 
 impl Session<'_> {
