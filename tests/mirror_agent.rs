@@ -4,7 +4,6 @@
 #[path = "mirror_util/mod.rs"]
 mod util;
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use util::*;
@@ -29,84 +28,6 @@ fn ocf_tester_passes_with_transport_local() {
         out.status.success() && text.contains("passed all tests"),
         "{text}"
     );
-}
-
-fn set_mtime(p: &std::path::Path, sec: i64, nsec: i64) {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    let ts = [
-        libc::timespec {
-            tv_sec: sec,
-            tv_nsec: nsec,
-        },
-        libc::timespec {
-            tv_sec: sec,
-            tv_nsec: nsec,
-        },
-    ];
-    // SAFETY: valid path and times.
-    assert_eq!(
-        unsafe {
-            libc::utimensat(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                ts.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        },
-        0
-    );
-}
-
-/// Writes, renames, deletes, chmods, symlinks and directory moves under `root`.
-fn churn(root: &std::path::Path, round: u32) {
-    let d = root.join(format!("d{round}"));
-    std::fs::create_dir_all(d.join("sub/deeper")).unwrap();
-    std::fs::write(d.join("new.txt"), format!("round {round}")).unwrap();
-    std::fs::write(d.join("sub/deeper/x"), vec![round as u8; 5000]).unwrap();
-    std::fs::write(root.join("keep.txt"), format!("rewritten in round {round}")).unwrap();
-    // Same size, same second: rsync's quick check misses this one.
-    std::fs::write(root.join("same-size"), format!("v{round:03}")).unwrap();
-    std::fs::rename(
-        root.join("rename-me"),
-        root.join(format!("renamed-{round}")),
-    )
-    .unwrap();
-    std::fs::write(root.join("rename-me"), b"again").unwrap();
-    let _ = std::fs::remove_file(root.join("delete-me"));
-    std::fs::write(root.join(format!("delete-me-{round}")), b"next").unwrap();
-    if round > 0 {
-        std::fs::remove_file(root.join(format!("delete-me-{}", round - 1))).unwrap();
-        std::fs::write(root.join("delete-me"), b"back").unwrap();
-    }
-    std::fs::set_permissions(
-        root.join("chmod-me"),
-        std::fs::Permissions::from_mode(0o600 + round),
-    )
-    .unwrap();
-    let _ = std::fs::remove_file(root.join("link"));
-    std::os::unix::fs::symlink(format!("d{round}/new.txt"), root.join("link")).unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", d.join("abs-link")).unwrap();
-    set_mtime(&root.join("keep.txt"), 1_600_000_000, 123_456_789);
-    if round > 0 {
-        std::fs::rename(
-            root.join(format!("d{}", round - 1)),
-            root.join(format!("moved{round}")),
-        )
-        .unwrap();
-        std::fs::remove_dir_all(root.join(format!("moved{round}/sub"))).unwrap();
-    }
-}
-
-fn seed(root: &std::path::Path) {
-    for f in [
-        "keep.txt",
-        "rename-me",
-        "delete-me",
-        "chmod-me",
-        "same-size",
-    ] {
-        std::fs::write(root.join(f), f).unwrap();
-    }
 }
 
 #[test]

@@ -30,8 +30,8 @@ const PARAMS: &[Param] = &[
         .long("ssh: the receiver runs on the peer over ssh (one long-lived session per peer; uses the cluster's existing keys). local: the receiver runs here and writes beneath 'target' (mirroring to locally mounted storage, and tests)."),
     Param::new("ssh_options", Kind::String, "Extra ssh options")
         .long("Extra arguments for ssh, separated by spaces (no shell is involved), e.g. '-i /root/.ssh/mirror_ed25519 -p 2222'. BatchMode=yes is always set."),
-    Param::new("target", Kind::String, "Target root for transport=local")
-        .long("With transport=local: the directory the copy is written beneath; the copy of /a/b is <target>/a/b."),
+    Param::new("target", Kind::String, "Target root on the peer")
+        .long("The directory the copy is written beneath on the peer: the copy of /a/b is <target>/a/b. Required for transport=local; for ssh the default is / (the same paths as here)."),
     Param::new("receiver_path", Kind::String, "Receiver binary on the peer")
         .default("/usr/libexec/bulwark/bulwark-mirror")
         .long("The path of the bulwark-mirror binary on the peers (ssh transport)."),
@@ -115,14 +115,20 @@ pub fn build_config(ctx: &Context) -> OcfResult<Config> {
     }
     let transport = p.str("transport").unwrap_or("ssh");
     let node = cluster::node_name();
+    let target = match (transport, p.str("target")) {
+        (_, Some(t)) => PathBuf::from(t.trim()),
+        ("local", None) => {
+            return Err(bad(
+                "transport=local needs 'target' (the directory the copy is written beneath)",
+            ))
+        }
+        _ => PathBuf::from("/"),
+    };
+    if !target.is_absolute() {
+        return Err(bad("target must be an absolute path"));
+    }
     let peers = match transport {
         "local" => {
-            let target = p.str("target").map(PathBuf::from).ok_or_else(|| {
-                bad("transport=local needs 'target' (the directory the copy is written beneath)")
-            })?;
-            if !target.is_absolute() {
-                return Err(bad("target must be an absolute path"));
-            }
             for ps in &paths {
                 let peer_root = target.join(ps.path.strip_prefix("/").unwrap_or(&ps.path));
                 if let Some(o) = paths
@@ -180,6 +186,7 @@ pub fn build_config(ctx: &Context) -> OcfResult<Config> {
                         options: options.clone(),
                         receiver_path: receiver_path.clone(),
                         state_dir: peer_state.clone(),
+                        target: target.clone(),
                     },
                 })
                 .collect()

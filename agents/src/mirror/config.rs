@@ -58,12 +58,14 @@ pub enum Transport {
     /// A local receiver child writing beneath `target` (the peer path of `/a/b` is
     /// `<target>/a/b`), its generation state in `state_dir`.
     Local { target: PathBuf, state_dir: PathBuf },
-    /// `ssh [options] host receiver_path receive ...`; the peer path of `/a/b` is `/a/b`.
+    /// `ssh [options] host receiver_path receive ...`.
     Ssh {
         host: String,
         options: Vec<String>,
         receiver_path: String,
         state_dir: PathBuf,
+        /// The peer path of `/a/b` is `<target>/a/b` (default `/`: the same path).
+        target: PathBuf,
     },
 }
 
@@ -99,10 +101,9 @@ impl Config {
         self.paths
             .iter()
             .map(|p| match &peer.transport {
-                Transport::Local { target, .. } => {
+                Transport::Local { target, .. } | Transport::Ssh { target, .. } => {
                     target.join(p.path.strip_prefix("/").unwrap_or(&p.path))
                 }
-                Transport::Ssh { .. } => p.path.clone(),
             })
             .collect()
     }
