@@ -65,8 +65,16 @@ pub fn mirror_main(args: Vec<OsString>) -> i32 {
                 eprintln!("bulwark-mirror receive: at least one absolute --root is required");
                 return 2;
             }
-            // SAFETY: ignoring SIGPIPE so a vanished sender is an error, not a kill.
-            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+            // SAFETY: ignoring SIGPIPE so a vanished sender is an error, not a kill; and
+            // a batch keeps one fd per directory it touches: allow the hard limit.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                let mut rl: libc::rlimit = std::mem::zeroed();
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+                    rl.rlim_cur = rl.rlim_max.min(1 << 16);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+                }
+            }
             let cfg = ReceiverConfig {
                 set,
                 roots,

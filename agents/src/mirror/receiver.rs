@@ -20,6 +20,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Above this many files (or directories) per commit, one `syncfs` replaces the fsyncs.
 const SYNCFS_THRESHOLD: usize = 16;
@@ -35,8 +36,13 @@ pub struct ReceiverConfig {
     pub node: String,
 }
 
+/// (root index, parent path with its trailing '/').
+type DirKey = (u32, Vec<u8>);
+
 struct Staged {
-    parent: OwnedFd,
+    parent: Rc<OwnedFd>,
+    /// A regular file (its fd may be closed early in large batches).
+    is_file: bool,
     tmp: CString,
     name: CString,
     file: Option<File>,
@@ -58,9 +64,12 @@ struct Session<'a> {
     roots: Vec<OwnedFd>,
     chown: bool,
     staged: Vec<Staged>,
-    dir_metas: Vec<(OwnedFd, Option<CString>, Meta)>,
+    dir_metas: Vec<(Rc<OwnedFd>, Option<CString>, Meta)>,
+    /// The last parent directory opened (root, parent path), reused by the next entry
+    /// in the same directory; dropped on every delete or directory entry.
+    last_parent: Option<(DirKey, Rc<OwnedFd>)>,
     /// Directories an entry was removed from since the last commit.
-    dirty_dirs: Vec<OwnedFd>,
+    dirty_dirs: Vec<Rc<OwnedFd>>,
     /// Directory mtimes before this batch put temporary files in them, restored after
     /// the renames (the sender's `Dir` entries, applied after that, win).
     dir_times: std::collections::HashMap<(u64, u64), (i64, i64)>,
@@ -174,6 +183,7 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
         staged: Vec::new(),
         dir_metas: Vec::new(),
         dirty_dirs: Vec::new(),
+        last_parent: None,
         dir_times: std::collections::HashMap::new(),
         failures: Vec::new(),
         counter: 0,
@@ -284,22 +294,44 @@ impl Session<'_> {
         root: u32,
         path: &[u8],
         create: bool,
-    ) -> Result<(OwnedFd, Option<CString>), PathError> {
+    ) -> Result<(Rc<OwnedFd>, Option<CString>), PathError> {
         let comps = fsops::check_rel(path)?;
         let rfd = self.root_fd(root)?;
-        let parent = fsops::open_parent(rfd, &comps, create)?;
-        if create {
-            if let Ok(st) = fsops::fstat(parent.as_raw_fd()) {
-                self.dir_times
-                    .entry((st.st_dev, st.st_ino))
-                    .or_insert((st.st_mtime, st.st_mtime_nsec));
+        let dir_key = (
+            root,
+            path[..path.len() - comps.last().map_or(0, |c| c.len())].to_vec(),
+        );
+        if let Some((k, fd)) = &self.last_parent {
+            if *k == dir_key {
+                let name = match comps.last() {
+                    Some(n) => Some(fsops::cstr(n).map_err(|e| PathError::Io(e.to_string()))?),
+                    None => None,
+                };
+                let fd = fd.clone();
+                if create {
+                    self.note_dir_time(&fd);
+                }
+                return Ok((fd, name));
             }
+        }
+        let parent = Rc::new(fsops::open_parent(rfd, &comps, create)?);
+        self.last_parent = Some((dir_key, parent.clone()));
+        if create {
+            self.note_dir_time(&parent);
         }
         let name = match comps.last() {
             Some(n) => Some(fsops::cstr(n).map_err(|e| PathError::Io(e.to_string()))?),
             None => None,
         };
         Ok((parent, name))
+    }
+
+    fn note_dir_time(&mut self, dir: &OwnedFd) {
+        if let Ok(st) = fsops::fstat(dir.as_raw_fd()) {
+            self.dir_times
+                .entry((st.st_dev, st.st_ino))
+                .or_insert((st.st_mtime, st.st_mtime_nsec));
+        }
     }
 
     fn new_tmp(&mut self, name: &CString) -> CString {
@@ -420,6 +452,7 @@ impl Session<'_> {
     }
 
     fn dir(&mut self, root: u32, path: &[u8], meta: Meta) -> Result<(), PathError> {
+        self.last_parent = None;
         if meta.kind != Kind::Dir {
             return Err(PathError::Invalid("dir entry of another kind"));
         }
@@ -460,6 +493,7 @@ impl Session<'_> {
         }
         self.staged.push(Staged {
             parent,
+            is_file: false,
             tmp,
             name,
             file: None,
@@ -494,6 +528,7 @@ impl Session<'_> {
         let file = unsafe { File::from_raw_fd(fd) };
         let st = Staged {
             parent,
+            is_file: true,
             tmp,
             name,
             file: Some(file),
@@ -537,10 +572,16 @@ impl Session<'_> {
             self.failures.push((st.path, why));
             return;
         }
+        let mut st = st;
+        if self.staged.iter().filter(|s| s.is_file).count() >= SYNCFS_THRESHOLD {
+            // This batch is synced with one syncfs: no need to keep the fd open.
+            st.file = None;
+        }
         self.staged.push(st);
     }
 
     fn delete(&mut self, root: u32, path: &[u8]) -> Result<(), PathError> {
+        self.last_parent = None;
         let (parent, name) = match self.parent_of(root, path, false) {
             Ok(p) => p,
             // A missing parent: nothing to delete.
@@ -584,7 +625,8 @@ impl Session<'_> {
         if staged.is_empty() && metas.is_empty() && dirty.is_empty() {
             return;
         }
-        let files: Vec<&Staged> = staged.iter().filter(|s| s.file.is_some()).collect();
+        self.last_parent = None;
+        let files: Vec<&Staged> = staged.iter().filter(|s| s.is_file).collect();
         if files.len() > SYNCFS_THRESHOLD {
             if let Some(st) = files.first() {
                 if let Err(e) = fsops::syncfs(st.parent.as_raw_fd()) {
@@ -599,7 +641,8 @@ impl Session<'_> {
             }
         } else {
             for st in &files {
-                if let Err(e) = fsops::fsync(st.file.as_ref().unwrap().as_raw_fd()) {
+                let Some(f) = &st.file else { continue };
+                if let Err(e) = fsops::fsync(f.as_raw_fd()) {
                     self.failures.push((st.path.clone(), format!("fsync: {e}")));
                 }
             }
