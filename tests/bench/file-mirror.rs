@@ -463,7 +463,6 @@ fn main() {
         let f = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
         let off = (400 + r.next() % 200) << 20;
         f.write_all_at(&r.bytes(1 << 20), off).unwrap();
-        std::thread::sleep(Duration::from_millis(1200)); // a new mtime second for rsync
     };
     let mut ours_bytes = Vec::new();
     let mut rs_bytes = Vec::new();
@@ -474,15 +473,16 @@ fn main() {
         Contender::new("file-mirror block delta", || {
             let before = bm.status()["bytes_sent"].as_u64().unwrap_or(0);
             let passes = bm.passes();
-            dd(&mut r);
-            // The change settles as soon as the write is done; time from there.
+            // Timed from the write: the daemon sends as soon as the change settles.
             let t = Instant::now();
+            dd(&mut r);
             bm.wait_pass(passes);
             ours_bytes.push(bm.status()["bytes_sent"].as_u64().unwrap_or(0) - before);
             t.elapsed()
         }),
         Contender::new("rsync -a --no-whole-file", || {
             dd(&mut r2);
+            std::thread::sleep(Duration::from_millis(1200)); // a new mtime second for rsync
             let t = Instant::now();
             let o = Command::new("rsync")
                 .args([

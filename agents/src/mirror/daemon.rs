@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 /// Exit code of a worker that must not be restarted (configuration, watch limits).
 pub const EXIT_FATAL: i32 = 6;
 /// Ops per commit during large passes.
-const BATCH_OPS: usize = 1024;
-const BATCH_BYTES: u64 = 64 << 20;
+const BATCH_OPS: usize = 8192;
+const BATCH_BYTES: u64 = 256 << 20;
 
 static SIG_PIPE: AtomicI32 = AtomicI32::new(-1);
 static LAST_SIG: AtomicU32 = AtomicU32::new(0);
@@ -184,6 +184,8 @@ struct Root {
     last_event: Instant,
     last_flush: Instant,
     overflowed: bool,
+    /// Set when the last flush left entries to retry.
+    backoff_until: Option<Instant>,
 }
 
 struct Link {
@@ -348,6 +350,7 @@ pub fn run_worker(state_dir: &Path) -> i32 {
             last_event: now,
             last_flush: now,
             overflowed: false,
+            backoff_until: None,
         });
     }
     let links = cfg
@@ -523,19 +526,27 @@ impl Worker {
     }
 
     /// When root `r` should be flushed next (None: nothing pending or outside its window).
-    fn due(&self, r: usize, now: Instant, minute: u32) -> Option<Instant> {
+    fn due(&self, r: usize, _now: Instant, minute: u32) -> Option<Instant> {
         let root = &self.roots[r];
         let oldest = root.pending.values().map(|v| v.0).min()?;
         if !root.sched.in_window(minute) {
             return None;
         }
-        if root.sched.is_change() {
-            let settle = Duration::from_millis(self.cfg.settle_ms);
-            Some((root.last_event + settle).min(oldest + settle * 20))
-        } else {
-            let next = root.last_flush + Duration::from_millis(root.sched.interval_ms);
-            Some(next.max(now.min(next)))
+        // Nobody to send to: the reconnect's complete pass covers these changes.
+        if !self.links.iter().any(|l| l.session.is_some()) {
+            return None;
         }
+        let at = if root.sched.is_change() {
+            let settle = Duration::from_millis(self.cfg.settle_ms);
+            (root.last_event + settle).min(oldest + settle * 20)
+        } else {
+            root.last_flush + Duration::from_millis(root.sched.interval_ms)
+        };
+        // Entries the peer failed to apply are retried, but not in a tight loop.
+        Some(match root.backoff_until {
+            Some(b) => at.max(b),
+            None => at,
+        })
     }
 
     fn connect(&mut self, i: usize) {
@@ -824,6 +835,8 @@ impl Worker {
             // but the lag must stay visible until then).
             keep = pending;
         }
+        self.roots[r].backoff_until =
+            (any && !keep.is_empty()).then(|| Instant::now() + Duration::from_secs(2));
         self.roots[r].pending = keep;
         self.roots[r].last_flush = Instant::now();
         if any {

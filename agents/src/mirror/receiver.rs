@@ -574,7 +574,12 @@ impl Session<'_> {
         }
         let mut st = st;
         if self.staged.iter().filter(|s| s.is_file).count() >= SYNCFS_THRESHOLD {
-            // This batch is synced with one syncfs: no need to keep the fd open.
+            // This batch is synced with one syncfs: start the writeback now (so the
+            // syncfs at commit has less to wait for) and close the fd.
+            if let Some(f) = &st.file {
+                // SAFETY: valid fd; asynchronous writeback hint only.
+                unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+            }
             st.file = None;
         }
         self.staged.push(st);
@@ -649,6 +654,7 @@ impl Session<'_> {
         }
         let mut dirs: Vec<RawFd> = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut seen_fd = std::collections::HashSet::new();
         for st in &staged {
             if self.failures.iter().any(|(p, _)| *p == st.path) {
                 let _ = fsops::unlinkat(st.parent.as_raw_fd(), &st.tmp, 0);
@@ -672,9 +678,12 @@ impl Session<'_> {
                     .push((st.path.clone(), format!("rename: {e}")));
                 continue;
             }
-            if let Ok(stt) = fsops::fstat(pfd) {
-                if seen.insert((stt.st_dev, stt.st_ino)) {
-                    dirs.push(pfd);
+            // Entries of one directory share its fd (see parent_of): dedupe by pointer.
+            if seen_fd.insert(Rc::as_ptr(&st.parent)) {
+                if let Ok(stt) = fsops::fstat(pfd) {
+                    if seen.insert((stt.st_dev, stt.st_ino)) {
+                        dirs.push(pfd);
+                    }
                 }
             }
         }

@@ -91,7 +91,14 @@ pub fn receiver_command(cfg: &Config, peer: &Peer) -> Command {
             ..
         } => {
             let mut c = Command::new("ssh");
-            c.args(["-o", "BatchMode=yes", "-o", "ServerAliveInterval=15"]);
+            c.args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-o",
+                "ServerAliveInterval=15",
+            ]);
             c.args(options);
             c.arg("--").arg(host);
             let mut remote = shell_quote(receiver_path);
