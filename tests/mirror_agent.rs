@@ -228,3 +228,38 @@ fn a_small_change_in_a_large_file_sends_about_the_changed_blocks() {
     // 16 MiB of the file.
     assert!((256 << 10..512 << 10).contains(&sent), "{sent} bytes sent");
 }
+
+#[test]
+fn the_sender_never_follows_symlinks_out_of_its_roots() {
+    let mut lab = Lab::new("links");
+    let src = lab.src("src");
+    let outside = lab.src("outside");
+    std::fs::write(outside.join("secret"), b"not for the peer").unwrap();
+    std::os::unix::fs::symlink(&outside, src.join("to-outside")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), src.join("secret-link")).unwrap();
+    lab.param("paths", &format!("{}", src.display()));
+    assert_eq!(code(&lab.agent("start")), 0);
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    // A change "inside" the linked directory is not a change of the mirrored tree.
+    std::fs::write(outside.join("new-secret"), b"x").unwrap();
+    std::fs::write(src.join("marker"), b"x").unwrap();
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(5), true).unwrap();
+    let peer = lab.peer(&src);
+    assert!(std::fs::symlink_metadata(peer.join("to-outside"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::symlink_metadata(peer.join("secret-link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    for (path, node) in snapshot(&lab.dst, false) {
+        if let Node::File { data, .. } = node {
+            assert!(
+                data != b"not for the peer" && data != b"x" || path.ends_with("marker"),
+                "{} came from outside the root",
+                path.display()
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! what the peer is known to have.
 
 use super::config::{self, Config, Peer};
-use super::fsops;
+use super::fsops::{self, Beneath};
 use super::gen::{GenState, Generation};
 use super::journal::{Event, Journal, WatchError};
 use super::session::{Manifest, PeerSession, SessionError};
@@ -186,6 +186,8 @@ struct Root {
     overflowed: bool,
     /// Set when the last flush left entries to retry.
     backoff_until: Option<Instant>,
+    /// The root's st_dev at start (see `open_root`).
+    dev: u64,
 }
 
 struct Link {
@@ -251,35 +253,32 @@ fn minute_of_day() -> u32 {
     }
 }
 
-/// Walks `rel` below `root` (not following symlinks), calling `f` for each entry
-/// including `rel` itself; parents come before children.
+/// Walks `rel` below the root of `b` (never following a symlink), calling `f` for each
+/// entry including `rel` itself; parents come before children.
 fn walk_local(
-    root: &Path,
+    b: &mut Beneath,
     rel: &[u8],
     excludes: &[CString],
     f: &mut dyn FnMut(&[u8], Option<Meta>),
 ) {
-    let abs = abs_of(root, rel);
-    let Ok(md) = std::fs::symlink_metadata(&abs) else {
+    let Ok(dir) = fsops::open_dir_beneath(b, rel) else {
         return;
     };
-    let meta = fsops::meta_of(&md);
-    f(rel, meta.clone());
-    if meta.map(|m| m.kind) != Some(Kind::Dir) {
-        return;
+    fsops::walk_beneath(dir.as_raw_fd(), rel, &|p| config::excluded(excludes, p), f);
+}
+
+/// Opens a root for a pass, refusing one whose file system changed since the worker
+/// started (an unmounted root looks empty: mirroring it would delete the peer's copy).
+fn open_root(root: &Path, dev: u64) -> Result<Beneath, String> {
+    let b = Beneath::new(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let st = fsops::fstat(b.root_fd()).map_err(|e| e.to_string())?;
+    if st.st_dev != dev {
+        return Err(format!(
+            "{} is on another file system than when the mirror started (unmounted?): not mirroring it",
+            root.display()
+        ));
     }
-    let Ok(rd) = std::fs::read_dir(&abs) else {
-        return;
-    };
-    let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
-    names.sort();
-    for n in names {
-        let sub = join(rel, n.as_bytes());
-        if fsops::is_tmp_name(&n) || config::excluded(excludes, &sub) {
-            continue;
-        }
-        walk_local(root, &sub, excludes, f);
-    }
+    Ok(b)
 }
 
 pub fn run_worker(state_dir: &Path) -> i32 {
@@ -341,7 +340,12 @@ pub fn run_worker(state_dir: &Path) -> i32 {
         if let Err(e) = j.watch_tree(b"", &mut |_, _| {}) {
             return fatal(&mut status, e.to_string());
         }
+        let dev = match std::fs::metadata(&p.path) {
+            Ok(m) => std::os::unix::fs::MetadataExt::dev(&m),
+            Err(e) => return fatal(&mut status, format!("{}: {e}", p.path.display())),
+        };
         roots.push(Root {
+            dev,
             idx: i as u32,
             abs: p.path.clone(),
             sched: p.schedule.clone(),
@@ -626,8 +630,9 @@ impl Worker {
             for r in 0..self.roots.len() {
                 let idx = self.roots[r].idx;
                 let root_abs = self.roots[r].abs.clone();
+                let mut b = open_root(&root_abs, self.roots[r].dev).map_err(SessionError::Io)?;
                 let mut local: Vec<(Vec<u8>, Option<Meta>)> = Vec::new();
-                walk_local(&root_abs, b"", &self.excludes, &mut |rel, m| {
+                walk_local(&mut b, b"", &self.excludes, &mut |rel, m| {
                     local.push((rel.to_vec(), m))
                 });
                 let mut local_dirs: HashSet<Vec<u8>> = HashSet::new();
@@ -645,9 +650,7 @@ impl Worker {
                     let same = peer.as_ref().is_some_and(|p| {
                         p.meta.same_on_peer(&meta)
                             && (meta.kind != Kind::Symlink
-                                || std::fs::read_link(abs_of(&root_abs, &rel))
-                                    .map(|t| t.as_os_str().as_bytes() == p.target.as_slice())
-                                    .unwrap_or(false))
+                                || b.readlink(&rel).is_ok_and(|t| t == p.target))
                     });
                     if same {
                         index.insert(key, meta);
@@ -655,6 +658,7 @@ impl Worker {
                     }
                     let sent = self.send_entry(
                         &mut session,
+                        &mut b,
                         idx,
                         &rel,
                         &meta,
@@ -715,49 +719,52 @@ impl Worker {
         }
     }
 
-    /// Sends one entry; returns the metadata sent (None: vanished meanwhile).
+    /// Sends one entry; returns the metadata sent (None: vanished or unreadable here;
+    /// its own event follows).
+    #[allow(clippy::too_many_arguments)]
     fn send_entry(
         &mut self,
         s: &mut PeerSession,
+        b: &mut Beneath,
         idx: u32,
         rel: &[u8],
         meta: &Meta,
         peer_has: Option<&Meta>,
         batch: &mut Batch,
     ) -> Result<Option<Meta>, SessionError> {
-        let abs = abs_of(&self.roots[idx as usize].abs, rel);
         batch.ops += 1;
         let before = s.bytes_sent;
+        let local = |e: std::io::Error| {
+            log::debug(&format!("{}: {e}", String::from_utf8_lossy(rel)));
+        };
         let r = match meta.kind {
             Kind::Dir => {
                 s.dir(idx, rel, meta)?;
-                Ok(meta.clone())
+                Some(meta.clone())
             }
-            Kind::Symlink => s
-                .symlink(idx, rel, &abs, meta)
-                .map(|_| meta.clone())
-                .map_err(SessionError::from),
-            Kind::File => s.file(idx, rel, &abs, peer_has),
+            Kind::Symlink => match b.readlink(rel) {
+                Ok(t) => {
+                    s.symlink(idx, rel, meta, t)?;
+                    Some(meta.clone())
+                }
+                Err(e) => {
+                    local(e);
+                    None
+                }
+            },
+            Kind::File => match b.open_file(rel) {
+                Ok(f) => s.file(idx, rel, f, peer_has)?,
+                Err(e) => {
+                    local(e);
+                    None
+                }
+            },
         };
         batch.bytes += s.bytes_sent - before;
-        match r {
-            Ok(m) => {
-                if m.kind == Kind::File {
-                    self.status.files_sent += 1;
-                }
-                Ok(Some(m))
-            }
-            // Vanished or unreadable locally: its own event follows.
-            Err(SessionError::Io(e))
-                if !e.contains("closed")
-                    && !e.contains("Broken pipe")
-                    && !e.contains("reading from") =>
-            {
-                log::debug(&format!("{}: {e}", abs.display()));
-                Ok(None)
-            }
-            Err(e) => Err(e),
+        if r.as_ref().is_some_and(|m| m.kind == Kind::File) {
+            self.status.files_sent += 1;
         }
+        Ok(r)
     }
 
     fn commit(
@@ -856,6 +863,13 @@ impl Worker {
     ) -> Result<Vec<Vec<u8>>, SessionError> {
         let idx = self.roots[r].idx;
         let root_abs = self.roots[r].abs.clone();
+        let mut b = match open_root(&root_abs, self.roots[r].dev) {
+            Ok(b) => b,
+            Err(e) => {
+                log::error(&e);
+                return Ok(pending.keys().cloned().collect());
+            }
+        };
         let mut batch = Batch::default();
         let mut retry = Vec::new();
         let mut done: HashSet<Vec<u8>> = HashSet::new();
@@ -867,15 +881,15 @@ impl Worker {
                 continue;
             }
             let key = (idx, rel.clone());
-            let abs = abs_of(&root_abs, &rel);
-            let local = match std::fs::symlink_metadata(&abs) {
-                Ok(md) => match fsops::meta_of(&md) {
+            let local = match b.lstat(&rel) {
+                Ok(st) => match fsops::meta_of_stat(&st) {
                     Some(m) => Some(m),
                     None => {
-                        self.warn_special(&abs);
+                        self.warn_special(&abs_of(&root_abs, &rel));
                         continue;
                     }
                 },
+                // Gone, or now below a symlink: either way not ours to send.
                 Err(_) => None,
             };
             let known = index.get(&key).cloned();
@@ -893,14 +907,14 @@ impl Worker {
                     }
                     let was_dir = known.as_ref().is_some_and(|k| k.kind == Kind::Dir);
                     if let Some(m) =
-                        self.send_entry(s, idx, &rel, &meta, known.as_ref(), &mut batch)?
+                        self.send_entry(s, &mut b, idx, &rel, &meta, known.as_ref(), &mut batch)?
                     {
                         if m.kind == Kind::Dir {
                             dirs.push((rel.clone(), m.clone()));
                             if !was_dir {
                                 // A new directory: everything in it is new to the peer.
                                 let mut sub = Vec::new();
-                                walk_local(&root_abs, &rel, &self.excludes, &mut |p, _| {
+                                walk_local(&mut b, &rel, &self.excludes, &mut |p, _| {
                                     if p != rel.as_slice() {
                                         sub.push(p.to_vec())
                                     }
@@ -942,7 +956,14 @@ impl Worker {
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         let mut changed: Vec<Vec<u8>> = Vec::new();
         let links = &self.links;
-        walk_local(&root_abs, b"", &self.excludes, &mut |rel, m| {
+        let mut b = match open_root(&root_abs, self.roots[r].dev) {
+            Ok(b) => b,
+            Err(e) => {
+                log::error(&e);
+                return Ok(());
+            }
+        };
+        walk_local(&mut b, b"", &self.excludes, &mut |rel, m| {
             seen.insert(rel.to_vec());
             let key = (idx, rel.to_vec());
             let differs = links.iter().any(|l| match (&m, l.index.get(&key)) {

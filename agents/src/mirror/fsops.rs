@@ -404,6 +404,148 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Opens entries beneath a root by relative path, never following a symlink below the
+/// root (the sender's side of guarantee 8: nothing outside a root is ever read, even
+/// if a directory is swapped for a symlink meanwhile). Reuses the last parent fd.
+pub struct Beneath {
+    root: OwnedFd,
+    last: Option<(Vec<u8>, std::rc::Rc<OwnedFd>)>,
+}
+
+impl Beneath {
+    pub fn new(root: &Path) -> io::Result<Beneath> {
+        Ok(Beneath {
+            root: open_dir_path(root)?,
+            last: None,
+        })
+    }
+
+    pub fn root_fd(&self) -> RawFd {
+        self.root.as_raw_fd()
+    }
+
+    /// The parent directory fd and the last component of `rel` (non-empty).
+    pub fn parent(&mut self, rel: &[u8]) -> io::Result<(std::rc::Rc<OwnedFd>, CString)> {
+        let comps = check_rel(rel)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let Some(last) = comps.last() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the root has no parent",
+            ));
+        };
+        let name = cstr(last)?;
+        let dir = rel[..rel.len() - last.len()].to_vec();
+        if let Some((k, fd)) = &self.last {
+            if *k == dir {
+                return Ok((fd.clone(), name));
+            }
+        }
+        let fd = std::rc::Rc::new(open_parent(self.root.as_raw_fd(), &comps, false).map_err(
+            |e| match e {
+                PathError::ThroughSymlink(_) => io::Error::from_raw_os_error(libc::ELOOP),
+                PathError::Io(m) if m.contains("No such file") => {
+                    io::Error::from_raw_os_error(libc::ENOENT)
+                }
+                other => io::Error::other(other.to_string()),
+            },
+        )?);
+        self.last = Some((dir, fd.clone()));
+        Ok((fd, name))
+    }
+
+    /// `lstat` of `rel` (the root itself for the empty path).
+    pub fn lstat(&mut self, rel: &[u8]) -> io::Result<libc::stat> {
+        if rel.is_empty() {
+            return fstat(self.root.as_raw_fd());
+        }
+        let (dir, name) = self.parent(rel)?;
+        lstat_at(dir.as_raw_fd(), &name)
+    }
+
+    /// Opens a regular file for reading (never through or at a symlink).
+    pub fn open_file(&mut self, rel: &[u8]) -> io::Result<std::fs::File> {
+        let (dir, name) = self.parent(rel)?;
+        // SAFETY: valid fd and C string; the fd is owned by the File.
+        let fd = cvt(unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        })?;
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    pub fn readlink(&mut self, rel: &[u8]) -> io::Result<Vec<u8>> {
+        let (dir, name) = self.parent(rel)?;
+        readlink_at(dir.as_raw_fd(), &name)
+    }
+}
+
+/// Walks the tree below `root` without following symlinks, parents before children,
+/// names sorted; skips temporary names and names matching `skip`. Calls `f` with the
+/// relative path and the metadata (`None` for sockets, devices, fifos).
+pub fn walk_beneath(
+    root: RawFd,
+    rel: &[u8],
+    skip: &dyn Fn(&[u8]) -> bool,
+    f: &mut dyn FnMut(&[u8], Option<Meta>),
+) {
+    let Ok(st) = fstat(root) else {
+        return;
+    };
+    f(rel, meta_of_stat(&st));
+    walk_dir(root, &mut rel.to_vec(), skip, f);
+}
+
+fn walk_dir(
+    dir: RawFd,
+    prefix: &mut Vec<u8>,
+    skip: &dyn Fn(&[u8]) -> bool,
+    f: &mut dyn FnMut(&[u8], Option<Meta>),
+) {
+    let Ok(mut names) = list_dir(dir) else {
+        return;
+    };
+    names.sort();
+    for name in names {
+        let nb = name.as_bytes();
+        if nb.starts_with(TMP_PREFIX.as_bytes()) {
+            continue;
+        }
+        let len = prefix.len();
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(nb);
+        if !skip(prefix) {
+            if let Ok(st) = lstat_at(dir, &name) {
+                let meta = meta_of_stat(&st);
+                f(prefix, meta.clone());
+                if meta.map(|m| m.kind) == Some(Kind::Dir) {
+                    if let Ok(sub) = open_subdir(dir, &name) {
+                        walk_dir(sub.as_raw_fd(), prefix, skip, f);
+                    }
+                }
+            }
+        }
+        prefix.truncate(len);
+    }
+}
+
+/// Opens directory `rel` below `root` (the root itself for the empty path) without
+/// following symlinks.
+pub fn open_dir_beneath(b: &mut Beneath, rel: &[u8]) -> io::Result<OwnedFd> {
+    if rel.is_empty() {
+        // SAFETY: dup of a valid fd.
+        let fd = cvt(unsafe { libc::fcntl(b.root_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
+        return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    let (dir, name) = b.parent(rel)?;
+    open_subdir(dir.as_raw_fd(), &name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +570,34 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn beneath_never_follows_symlinks() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("d")).unwrap();
+        std::fs::write(t.path().join("d/f"), b"in").unwrap();
+        std::fs::write(t.path().join("secret"), b"out").unwrap();
+        std::fs::create_dir(t.path().join("root")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("d"), t.path().join("root/via")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("secret"), t.path().join("root/s")).unwrap();
+        std::fs::create_dir(t.path().join("root/real")).unwrap();
+        std::fs::write(t.path().join("root/real/x"), b"x").unwrap();
+        let mut b = Beneath::new(&t.path().join("root")).unwrap();
+        assert!(b.open_file(b"via/f").is_err());
+        assert!(b.open_file(b"s").is_err());
+        assert!(b.lstat(b"via/f").is_err());
+        assert_eq!(
+            b.readlink(b"s").unwrap(),
+            t.path().join("secret").as_os_str().as_bytes()
+        );
+        assert!(b.open_file(b"real/x").is_ok());
+        let mut seen = Vec::new();
+        walk_beneath(b.root_fd(), b"", &|_| false, &mut |p, m| {
+            seen.push((String::from_utf8_lossy(p).into_owned(), m.map(|m| m.kind)))
+        });
+        let names: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, vec!["", "real", "real/x", "s", "via"]);
     }
 
     #[test]

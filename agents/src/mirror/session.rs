@@ -8,9 +8,7 @@ use super::wire::{self, Kind, Meta, Msg, PROTOCOL_VERSION};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 #[derive(Debug)]
@@ -229,41 +227,38 @@ impl PeerSession {
         &mut self,
         root: u32,
         rel: &[u8],
-        abs: &Path,
         meta: &Meta,
-    ) -> io::Result<Vec<u8>> {
-        let target = std::fs::read_link(abs)?.as_os_str().as_bytes().to_vec();
+        target: Vec<u8>,
+    ) -> io::Result<()> {
         self.send(&Msg::Symlink {
             root,
             path: rel.to_vec(),
             meta: meta.clone(),
-            target: target.clone(),
-        })?;
-        Ok(target)
+            target,
+        })
     }
 
-    /// Sends a regular file; returns the metadata actually sent (from `fstat` of the
-    /// opened file). `peer_has` enables the block delta for large files.
+    /// Sends a regular file from an open fd; returns the metadata actually sent (from
+    /// its `fstat`), or `None` when it is no longer a regular file or cannot be read
+    /// here (nothing was sent then). `peer_has` enables the block delta for large files.
     pub fn file(
         &mut self,
         root: u32,
         rel: &[u8],
-        abs: &Path,
+        f: File,
         peer_has: Option<&Meta>,
-    ) -> Result<Meta, SessionError> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(abs)?;
-        let st = super::fsops::fstat(std::os::fd::AsRawFd::as_raw_fd(&f))?;
-        let meta = super::fsops::meta_of_stat(&st)
-            .filter(|m| m.kind == Kind::File)
-            .ok_or_else(|| SessionError::Io("not a regular file any more".into()))?;
+    ) -> Result<Option<Meta>, SessionError> {
+        let Ok(st) = super::fsops::fstat(std::os::fd::AsRawFd::as_raw_fd(&f)) else {
+            return Ok(None);
+        };
+        let Some(meta) = super::fsops::meta_of_stat(&st).filter(|m| m.kind == Kind::File) else {
+            return Ok(None);
+        };
         if meta.size >= delta::DELTA_MIN
             && peer_has.is_some_and(|p| p.kind == Kind::File && p.size > 0)
         {
             if let Some(m) = self.try_delta(root, rel, &f, &meta)? {
-                return Ok(m);
+                return Ok(Some(m));
             }
         }
         self.send(&Msg::FileBegin {
@@ -276,7 +271,8 @@ impl PeerSession {
         let mut buf = vec![0u8; wire::CHUNK.min(meta.size.max(1) as usize)];
         while left > 0 {
             let want = (left as usize).min(buf.len());
-            let n = f.read_at(&mut buf[..want], off)?;
+            // A read error here (EIO) ends the file short: the receiver discards it.
+            let n = f.read_at(&mut buf[..want], off).unwrap_or(0);
             if n == 0 {
                 break; // shrank: the receiver sees the short size and discards it
             }
@@ -285,7 +281,7 @@ impl PeerSession {
             left -= n as u64;
         }
         self.send(&Msg::FileEnd)?;
-        Ok(meta)
+        Ok(Some(meta))
     }
 
     fn try_delta(
