@@ -218,6 +218,7 @@ fn main() {
     let mut n_ours = 0;
     let mut n_rs = 0;
     let mut last_ours: Option<(PathBuf, PathBuf)> = None;
+    let mut rsync_syncfs: Vec<Duration> = Vec::new();
     let full = ab(
         "initial full copy, 100k files",
         2,
@@ -242,13 +243,23 @@ fn main() {
         Contender::new("rsync -a src/ new/", || {
             n_rs += 1;
             let dst = runs.join(format!("rsync-{n_rs}"));
-            rsync(&[
+            let d = rsync(&[
                 "-a",
                 &format!("{}/", tree.display()),
                 &format!("{}/", dst.display()),
-            ])
+            ]);
+            // rsync does not make its copy durable; file-mirror does (fsync/syncfs before
+            // each rename). Note what a syncfs right after rsync costs.
+            let t = Instant::now();
+            let _ = Command::new("sync").arg("-f").arg(&dst).status();
+            rsync_syncfs.push(d + t.elapsed());
+            d
         }),
     );
+    notes.push(format!(
+        "initial copy, rsync -a followed by syncfs of the target (durable like file-mirror's): {:?} ms",
+        rsync_syncfs.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+    ));
     results.push(full);
     let rs_copy = runs.join(format!("rsync-{n_rs}"));
     let (live_target, _) = last_ours.clone().unwrap();

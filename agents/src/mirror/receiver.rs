@@ -574,12 +574,9 @@ impl Session<'_> {
         }
         let mut st = st;
         if self.staged.iter().filter(|s| s.is_file).count() >= SYNCFS_THRESHOLD {
-            // This batch is synced with one syncfs: start the writeback now (so the
-            // syncfs at commit has less to wait for) and close the fd.
-            if let Some(f) = &st.file {
-                // SAFETY: valid fd; asynchronous writeback hint only.
-                unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-            }
+            // This batch is synced with one syncfs: no need to keep the fd open.
+            // (Starting each file's writeback early with sync_file_range was measured
+            // slower: per-file writeback instead of one merged flush.)
             st.file = None;
         }
         self.staged.push(st);
