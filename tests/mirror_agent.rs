@@ -263,3 +263,62 @@ fn the_sender_never_follows_symlinks_out_of_its_roots() {
         }
     }
 }
+
+#[test]
+fn a_node_running_the_writer_refuses_a_second_writer() {
+    // Node B runs the writer of the set; node A (whose peer is B: same state dir) must
+    // neither start nor push to it.
+    let mut b = Lab::new("both");
+    let src_b = b.src("src");
+    b.param("paths", &format!("{}", src_b.display()));
+    assert_eq!(code(&b.agent("start")), 0);
+    let mut a = Lab::new("both");
+    let src_a = a.src("src");
+    std::fs::write(src_a.join("from-a"), b"x").unwrap();
+    a.param("paths", &format!("{}", src_a.display()));
+    a.param("peer_state_dir", &b.state.display().to_string());
+    let before = snapshot(&a.dst, true);
+    let o = a.agent("start");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("runs the writer of set 'both' right now"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&a.dst, true), before);
+    // The receiver refuses a push session from A too (A's start check skipped).
+    let mut rx = Command::new(MIRROR)
+        .args(["receive", "--set", "both", "--state-dir"])
+        .arg(&b.state)
+        .arg("--root")
+        .arg(a.peer(&src_a))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use bulwark_agents::mirror::wire::{self, GenWire, Msg};
+    let mut w = rx.stdin.take().unwrap();
+    wire::send(
+        &mut w,
+        &Msg::Hello {
+            version: wire::PROTOCOL_VERSION,
+            set: "both".into(),
+            node: "a".into(),
+            query: false,
+            gen: GenWire {
+                id: "new".into(),
+                history: vec![],
+            },
+        },
+    )
+    .unwrap();
+    drop(w);
+    let mut out = rx.stdout.take().unwrap();
+    match wire::recv(&mut out).unwrap() {
+        Some(Msg::Refused { reason }) => assert!(reason.contains("runs the writer"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let _ = rx.wait();
+    assert_eq!(code(&b.agent("monitor")), 0);
+}

@@ -264,8 +264,8 @@ impl FileMirror {
 
     fn check_peers(&self, cfg: &Config, cur: Option<&super::gen::Generation>) -> OcfResult<()> {
         for peer in &cfg.peers {
-            let st = match session::query(cfg, peer) {
-                Ok(st) => st,
+            let info = match session::query(cfg, peer) {
+                Ok(info) => info,
                 Err(e) => {
                     log::warn(&format!(
                         "could not ask {} for its generation: {e}",
@@ -274,7 +274,13 @@ impl FileMirror {
                     continue;
                 }
             };
-            let Some(theirs) = st.latest() else {
+            if info.writer_running {
+                return Err(OcfError::generic(format!(
+                    "peer {} runs the writer of set '{}' right now: refusing a second writer",
+                    peer.name, cfg.set
+                )));
+            }
+            let Some(theirs) = info.state.latest() else {
                 continue;
             };
             let newer = match cur {

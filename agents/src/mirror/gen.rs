@@ -68,6 +68,16 @@ pub fn relation(a: &Generation, b: &Generation) -> Relation {
     }
 }
 
+/// What a receiver says about its node in `HelloOk`/`PassOk` (also answers a query):
+/// its generation state and whether that node runs the set's writer right now (the
+/// resync gate must not pull from a node that is a writer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub node: String,
+    pub state: GenState,
+    pub writer_running: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenState {
     pub set: String,

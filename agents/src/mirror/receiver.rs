@@ -11,7 +11,7 @@
 use super::cluster;
 use super::delta;
 use super::fsops::{self, PathError};
-use super::gen::{GenState, Generation};
+use super::gen::{GenState, Generation, PeerInfo};
 use super::wire::{self, Entry, Kind, Meta, Msg, PROTOCOL_VERSION};
 use ocf_metadata::log;
 use std::ffi::CString;
@@ -134,11 +134,29 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
     std::fs::create_dir_all(&cfg.state_dir)
         .map_err(|e| format!("creating {}: {e}", cfg.state_dir.display()))?;
     let mut state = GenState::load(&cfg.state_dir, &cfg.set).map_err(|e| e.to_string())?;
+    let writer_running = super::agent::running_pid(&cfg.state_dir).is_some();
+    let info = |state: &GenState| {
+        serde_json::to_string(&PeerInfo {
+            node: cfg.node.clone(),
+            state: state.clone(),
+            writer_running,
+        })
+        .unwrap_or_default()
+    };
     if query {
-        let json = serde_json::to_string(&state).unwrap_or_default();
+        let json = info(&state);
         let _ = wire::send(&mut w, &Msg::HelloOk { state_json: json });
         let _ = w.flush();
         return Ok(());
+    }
+    if writer_running {
+        return refuse(
+            &mut w,
+            format!(
+                "this node runs the writer of set '{}' itself (two writers refused)",
+                cfg.set
+            ),
+        );
     }
     // One writer session at a time (the second line of defence after Pacemaker).
     let _lock = match lock(&cfg.state_dir) {
@@ -167,7 +185,7 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
             Err(e) => return refuse(&mut w, format!("cannot open root {}: {e}", root.display())),
         }
     }
-    let json = serde_json::to_string(&state).unwrap_or_default();
+    let json = info(&state);
     wire::send(&mut w, &Msg::HelloOk { state_json: json }).map_err(|e| e.to_string())?;
     w.flush().map_err(|e| e.to_string())?;
     log::info(&format!(
@@ -222,7 +240,7 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
                     "receiver for set '{}': complete pass, adopted generation {}",
                     cfg.set, sender.id
                 ));
-                let json = serde_json::to_string(&state).unwrap_or_default();
+                let json = info(&state);
                 wire::send(&mut w, &Msg::PassOk { state_json: json })
                     .and_then(|_| w.flush())
                     .map_err(|e| e.to_string())?;

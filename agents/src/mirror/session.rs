@@ -3,7 +3,7 @@
 
 use super::config::{Config, Peer, Transport};
 use super::delta;
-use super::gen::{GenState, Generation};
+use super::gen::{GenState, Generation, PeerInfo};
 use super::wire::{self, Kind, Meta, Msg, PROTOCOL_VERSION};
 use std::collections::HashMap;
 use std::fs::File;
@@ -72,14 +72,19 @@ pub fn receiver_args(cfg: &Config, peer: &Peer) -> Vec<String> {
     a
 }
 
-/// The command that starts the receiver for `peer` (no shell locally; over ssh every
-/// word is quoted for the remote shell).
+/// The command that starts the receiver for `peer`.
 pub fn receiver_command(cfg: &Config, peer: &Peer) -> Command {
-    let args = receiver_args(cfg, peer);
+    mirror_command(cfg, peer, &receiver_args(cfg, peer))
+}
+
+/// The command that runs `bulwark-mirror <args>` on `peer`: a local child, or over ssh
+/// (no shell locally; over ssh every word is quoted for the remote shell). The resync
+/// gate reuses it to run other subcommands on a peer with the mirror's transport.
+pub fn mirror_command(cfg: &Config, peer: &Peer, args: &[String]) -> Command {
     match &peer.transport {
         Transport::Local { .. } => {
             let mut c = Command::new(&cfg.mirror_bin);
-            c.args(&args);
+            c.args(args);
             c
         }
         Transport::Ssh {
@@ -100,7 +105,7 @@ pub fn receiver_command(cfg: &Config, peer: &Peer) -> Command {
             c.args(options);
             c.arg("--").arg(host);
             let mut remote = shell_quote(receiver_path);
-            for a in &args {
+            for a in args {
                 remote.push(' ');
                 remote.push_str(&shell_quote(a));
             }
@@ -117,6 +122,8 @@ pub struct PeerSession {
     r: BufReader<ChildStdout>,
     seq: u64,
     pub peer_state: GenState,
+    /// The peer runs the set's writer itself.
+    pub peer_writer: bool,
     pub bytes_sent: u64,
 }
 
@@ -144,6 +151,7 @@ impl PeerSession {
             r,
             seq: 0,
             peer_state: GenState::default(),
+            peer_writer: false,
             bytes_sent: 0,
         };
         s.send(&Msg::Hello {
@@ -156,7 +164,9 @@ impl PeerSession {
         s.w.flush()?;
         match s.recv()? {
             Msg::HelloOk { state_json } => {
-                s.peer_state = serde_json::from_str(&state_json).unwrap_or_default();
+                let info: PeerInfo = serde_json::from_str(&state_json).unwrap_or_default();
+                s.peer_state = info.state;
+                s.peer_writer = info.writer_running;
                 Ok(s)
             }
             Msg::Refused { reason } => {
@@ -358,7 +368,8 @@ impl PeerSession {
         self.w.flush()?;
         match self.recv()? {
             Msg::PassOk { state_json } => {
-                self.peer_state = serde_json::from_str(&state_json).unwrap_or_default();
+                let info: PeerInfo = serde_json::from_str(&state_json).unwrap_or_default();
+                self.peer_state = info.state;
                 Ok(self.peer_state.clone())
             }
             other => Err(SessionError::Io(format!("protocol error: {other:?}"))),
@@ -392,12 +403,17 @@ impl Drop for PeerSession {
     }
 }
 
-/// Asks `peer` for its generation state without writing anything.
-pub fn query(cfg: &Config, peer: &Peer) -> Result<GenState, SessionError> {
+/// Asks `peer` for its generation state and whether it runs the writer, without
+/// writing anything (also for the resync gate).
+pub fn query(cfg: &Config, peer: &Peer) -> Result<PeerInfo, SessionError> {
     let s = PeerSession::connect(cfg, peer, &Generation::default(), true)?;
-    let st = s.peer_state.clone();
+    let info = PeerInfo {
+        node: peer.name.clone(),
+        state: s.peer_state.clone(),
+        writer_running: s.peer_writer,
+    };
     s.close();
-    Ok(st)
+    Ok(info)
 }
 
 #[cfg(test)]
