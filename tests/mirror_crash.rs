@@ -82,6 +82,25 @@ fn mutate(src: &Path, rng: &mut Rng) {
     std::fs::write(&big, data).unwrap();
 }
 
+/// Regular files below `root` (relative paths), not following symlinks.
+fn files_below(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(rel.join(e.file_name())),
+                Ok(t) if t.is_file() => out.push(rel.join(e.file_name())),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 fn children(pid: u32) -> Vec<i32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
@@ -136,20 +155,25 @@ fn kill_9_sender_or_receiver_mid_pass_50_times() {
         let (stop, checked, peer) = (stop.clone(), checked.clone(), peer.clone());
         std::thread::spawn(move || -> Result<(), String> {
             while !stop.load(Ordering::Relaxed) {
-                for (rel, node) in snapshot(&peer, false) {
-                    if let Node::File { data, .. } = node {
-                        let name = rel.file_name().unwrap().to_string_lossy();
-                        if name.starts_with(".bulwark-tmp.") {
-                            continue; // temporary files are the only partial ones
-                        }
-                        if !whole(&data) {
-                            return Err(format!(
-                                "partial file visible on the receiver: {}",
-                                rel.display()
-                            ));
-                        }
-                        checked.fetch_add(1, Ordering::Relaxed);
+                for rel in files_below(&peer) {
+                    let name = rel.file_name().unwrap().to_string_lossy();
+                    if name.starts_with(".bulwark-tmp.") {
+                        continue; // temporary files are the only partial ones
                     }
+                    // Read through one fd; a file deleted meanwhile is not a partial file.
+                    let data = match std::fs::read(peer.join(&rel)) {
+                        Ok(d) => d,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(format!("{}: {e}", rel.display())),
+                    };
+                    if !whole(&data) {
+                        return Err(format!(
+                            "partial file visible on the receiver: {} ({} bytes)",
+                            rel.display(),
+                            data.len()
+                        ));
+                    }
+                    checked.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok(())

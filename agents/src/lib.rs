@@ -3,6 +3,6 @@
 pub mod announce;
 pub mod arp_refresh;
 pub mod floating_ip;
+pub mod mirror;
 pub mod netlink;
 pub mod ping_arbiter;
-pub mod mirror;
