@@ -39,6 +39,18 @@ impl Rng {
     }
 }
 
+/// Removes the files earlier runs added to the tree (named `bench-*`).
+fn clean_bench_files(root: &Path) {
+    for u in 0..USERS {
+        let d = root.join(format!("user{u:04}/Maildir/cur"));
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("bench-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 fn gen_tree(root: &Path) {
     let marker = root.join(".complete");
     if marker.exists() {
@@ -180,11 +192,15 @@ fn children_cpu() -> Duration {
         + Duration::from_micros((ru.ru_stime.tv_sec * 1_000_000 + ru.ru_stime.tv_usec) as u64)
 }
 
-fn wait_file(p: &Path, len: u64) -> Duration {
+/// Waits until the peer copy has the source's size and nanosecond mtime.
+fn wait_file(src: &Path, p: &Path) -> Duration {
+    use std::os::unix::fs::MetadataExt;
     let t = Instant::now();
+    let want = std::fs::metadata(src).unwrap();
+    let want = (want.len(), want.mtime(), want.mtime_nsec());
     loop {
         if std::fs::metadata(p)
-            .map(|m| m.len() == len)
+            .map(|m| (m.len(), m.mtime(), m.mtime_nsec()) == want)
             .unwrap_or(false)
         {
             return t.elapsed();
@@ -209,6 +225,8 @@ fn main() {
     std::fs::create_dir_all(&base).unwrap();
     let tree = base.join("spool");
     gen_tree(&tree);
+    clean_bench_files(&tree);
+    let run = std::process::id();
     let runs = base.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&runs).unwrap();
     let mut results = Vec::new();
@@ -287,10 +305,13 @@ fn main() {
     let mut rs_lat = Vec::new();
     let mut rng = Rng(7);
     for i in 0..200 {
-        let rel = format!("user{:04}/Maildir/cur/one-{i}", (i * 37) % USERS);
+        let rel = format!(
+            "user{:04}/Maildir/cur/bench-{run}-one-{i}",
+            (i * 37) % USERS
+        );
         let data = rng.bytes(2048 + i % 1024);
         std::fs::write(tree.join(&rel), &data).unwrap();
-        lat.push(wait_file(&peer_tree.join(&rel), data.len() as u64));
+        lat.push(wait_file(&tree.join(&rel), &peer_tree.join(&rel)));
         // rsync of exactly that file (the best an rsync-based tool can do after detection).
         let t = Instant::now();
         let mut c = Command::new("rsync")
@@ -336,23 +357,29 @@ fn main() {
 
     // 3. Ten changes: 5 appended, 5 added.
     let k = std::cell::Cell::new(0usize);
-    let ten = |rng: &mut Rng| -> Vec<(String, u64)> {
+    let ten = |rng: &mut Rng| -> Vec<String> {
         k.set(k.get() + 1);
         let k = k.get();
         let mut out = Vec::new();
         for j in 0..5 {
-            let rel = format!("user{:04}/Maildir/cur/one-{}", (j * 37) % USERS, j);
+            let rel = format!(
+                "user{:04}/Maildir/cur/bench-{run}-one-{j}",
+                (j * 37) % USERS
+            );
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .open(tree.join(&rel))
                 .unwrap();
             f.write_all(&rng.bytes(100)).unwrap();
-            out.push((rel.clone(), f.metadata().unwrap().len()));
+            out.push(rel.clone());
         }
         for j in 0..5 {
-            let rel = format!("user{:04}/Maildir/cur/ten-{k}-{j}", (j * 91 + k) % USERS);
+            let rel = format!(
+                "user{:04}/Maildir/cur/bench-{run}-ten-{k}-{j}",
+                (j * 91 + k) % USERS
+            );
             std::fs::write(tree.join(&rel), rng.bytes(3000)).unwrap();
-            out.push((rel, 3000));
+            out.push(rel);
         }
         out
     };
@@ -370,8 +397,8 @@ fn main() {
             let before: u64 = pids.iter().map(|p| cpu_ticks(*p)).sum();
             let changes = ten(&mut rng2);
             let t = Instant::now();
-            for (rel, len) in &changes {
-                wait_file(&peer_tree.join(rel), *len);
+            for rel in &changes {
+                wait_file(&tree.join(rel), &peer_tree.join(rel));
             }
             let d = t.elapsed();
             std::thread::sleep(Duration::from_millis(30));
@@ -381,7 +408,7 @@ fn main() {
         }),
         Contender::new("rsync -a src/ dst/", || {
             let changes = ten(&mut rng3);
-            let names: String = changes.iter().map(|(r, _)| format!("{r}\n")).collect();
+            let names: String = changes.iter().map(|r| format!("{r}\n")).collect();
             std::fs::write(&list, names).unwrap();
             let c0 = children_cpu();
             let d = rsync(&[
@@ -399,14 +426,14 @@ fn main() {
         Contender::new("file-mirror (change..on peer)", || {
             let changes = ten(&mut rng2);
             let t = Instant::now();
-            for (rel, len) in &changes {
-                wait_file(&peer_tree.join(rel), *len);
+            for rel in &changes {
+                wait_file(&tree.join(rel), &peer_tree.join(rel));
             }
             t.elapsed()
         }),
         Contender::new("rsync -a --files-from=list", || {
             let changes = ten(&mut rng3);
-            let names: String = changes.iter().map(|(r, _)| format!("{r}\n")).collect();
+            let names: String = changes.iter().map(|r| format!("{r}\n")).collect();
             std::fs::write(&list, names).unwrap();
             rsync(&[
                 "-a",
@@ -453,6 +480,14 @@ fn main() {
             f.write_all(&r.bytes(1 << 20)).unwrap();
         }
     }
+    // rsync gets its own copy of the source, so the daemon never syncs rsync's changes
+    // (nor competes with rsync's run).
+    let rsrc = base.join("big-rsync-src");
+    let rbig = rsrc.join("big.img");
+    if std::fs::metadata(&rbig).map(|m| m.len()).unwrap_or(0) != 1 << 30 {
+        std::fs::create_dir_all(&rsrc).unwrap();
+        std::fs::copy(&big, &rbig).unwrap();
+    }
     let btarget = runs.join("big-ours");
     let brs = runs.join("big-rsync");
     let bm = Mirror::new(
@@ -465,13 +500,13 @@ fn main() {
     bm.wait_pass(0);
     rsync(&[
         "-a",
-        &format!("{}/", bsrc.display()),
+        &format!("{}/", rsrc.display()),
         &format!("{}/", brs.display()),
     ]);
     let mut r = Rng(5);
-    let dd = |r: &mut Rng| {
+    let dd = |file: &Path, r: &mut Rng| {
         use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
         let off = (400 + r.next() % 200) << 20;
         f.write_all_at(&r.bytes(1 << 20), off).unwrap();
     };
@@ -486,13 +521,13 @@ fn main() {
             let passes = bm.passes();
             // Timed from the write: the daemon sends as soon as the change settles.
             let t = Instant::now();
-            dd(&mut r);
+            dd(&big, &mut r);
             bm.wait_pass(passes);
             ours_bytes.push(bm.status()["bytes_sent"].as_u64().unwrap_or(0) - before);
             t.elapsed()
         }),
         Contender::new("rsync -a --no-whole-file", || {
-            dd(&mut r2);
+            dd(&rbig, &mut r2);
             std::thread::sleep(Duration::from_millis(1200)); // a new mtime second for rsync
             let t = Instant::now();
             let o = Command::new("rsync")
@@ -500,7 +535,7 @@ fn main() {
                     "-a",
                     "--no-whole-file",
                     "--stats",
-                    &format!("{}/", bsrc.display()),
+                    &format!("{}/", rsrc.display()),
                     &format!("{}/", brs.display()),
                 ])
                 .output()
@@ -527,6 +562,7 @@ fn main() {
     results.push(big_res);
     assert_eq!(bm.agent("stop"), 0);
 
+    clean_bench_files(&tree);
     summary(&results);
     println!("\n== notes ==");
     for n in &notes {
