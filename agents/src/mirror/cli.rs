@@ -108,8 +108,10 @@ pub struct NodeGen {
 pub struct SetReport {
     pub set: String,
     pub state_dir: PathBuf,
-    /// The node running the writer daemon here, or `None`.
+    /// This node when it runs the set's writer; otherwise the node that began this
+    /// node's current generation (the last writer it knows of).
     pub writer: Option<String>,
+    /// The writer daemon runs on this node.
     pub running: bool,
     pub nodes: Vec<NodeGen>,
     pub lag_ms: u64,
@@ -210,7 +212,11 @@ pub fn collect(root: &Path) -> Vec<SetReport> {
         }
         out.push(SetReport {
             set,
-            writer: running.then(|| me.clone()),
+            writer: if running {
+                Some(me.clone())
+            } else {
+                Some(gen.origin.clone()).filter(|o| !o.is_empty())
+            },
             running,
             nodes,
             lag_ms: lag,
