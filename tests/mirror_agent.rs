@@ -322,3 +322,77 @@ fn a_node_running_the_writer_refuses_a_second_writer() {
     let _ = rx.wait();
     assert_eq!(code(&b.agent("monitor")), 0);
 }
+
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+#[test]
+fn monitor_reports_degraded_when_lag_exceeds_max_lag() {
+    let mut lab = Lab::new("lag");
+    let src = lab.src("src");
+    lab.param("paths", &format!("{}:change", src.display()));
+    lab.param("max_lag", "1s");
+    assert_eq!(code(&lab.agent("start")), 0);
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    // A peer that stops answering: the change cannot be committed.
+    let worker = lab.status()["worker_pid"].as_i64().unwrap() as i32;
+    let receivers = children(worker);
+    assert_eq!(receivers.len(), 1, "one session, one receiver");
+    // SAFETY: the receiver of the daemon this test started.
+    unsafe { libc::kill(receivers[0], libc::SIGSTOP) };
+    std::fs::write(src.join("stuck"), b"x").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let o = lab.agent("monitor");
+    let degraded = code(&o);
+    // SAFETY: as above.
+    unsafe { libc::kill(receivers[0], libc::SIGCONT) };
+    assert_eq!(degraded, 190, "{}", stderr(&o));
+    assert!(stderr(&o).contains("lags"), "{}", stderr(&o));
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(5), true).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(code(&lab.agent("monitor")), 0);
+}
+
+#[test]
+fn a_path_outside_its_daily_window_waits() {
+    let mut lab = Lab::new("window");
+    let src = lab.src("www");
+    // A one-hour window twelve hours from now.
+    let now = {
+        // SAFETY: plain libc time calls.
+        unsafe {
+            let t = libc::time(std::ptr::null_mut());
+            let mut tm: libc::tm = std::mem::zeroed();
+            libc::localtime_r(&t, &mut tm);
+            (tm.tm_hour * 60 + tm.tm_min) as u32
+        }
+    };
+    let start = (now + 12 * 60) % 1440;
+    let end = (start + 60) % 1440;
+    let hhmm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    lab.param(
+        "paths",
+        &format!("{}:1s@{}-{}", src.display(), hhmm(start), hhmm(end)),
+    );
+    lab.param("max_lag", "1s");
+    assert_eq!(code(&lab.agent("start")), 0);
+    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    std::fs::write(src.join("index.html"), b"new page").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        !lab.peer(&src).join("index.html").exists(),
+        "sent outside its window"
+    );
+    // Waiting for the window is not lag.
+    assert_eq!(code(&lab.agent("monitor")), 0);
+    assert_eq!(code(&lab.agent("stop")), 0);
+    assert!(
+        diff(&src, &lab.peer(&src), true).is_none(),
+        "stop flushes windowed paths too"
+    );
+}
