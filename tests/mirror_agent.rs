@@ -338,7 +338,11 @@ fn monitor_reports_degraded_when_lag_exceeds_max_lag() {
     lab.param("paths", &format!("{}:change", src.display()));
     lab.param("max_lag", "1s");
     assert_eq!(code(&lab.agent("start")), 0);
-    wait_same(&src, &lab.peer(&src), Duration::from_secs(10), true).unwrap();
+    let t = Instant::now();
+    while lab.status()["peers"][0]["state"] != "in-sync" {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", lab.status());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // A peer that stops answering: the change cannot be committed.
     let worker = lab.status()["worker_pid"].as_i64().unwrap() as i32;
     let receivers = children(worker);
@@ -351,7 +355,7 @@ fn monitor_reports_degraded_when_lag_exceeds_max_lag() {
     let degraded = code(&o);
     // SAFETY: as above.
     unsafe { libc::kill(receivers[0], libc::SIGCONT) };
-    assert_eq!(degraded, 190, "{}", stderr(&o));
+    assert_eq!(degraded, 190, "{}\n{}", stderr(&o), lab.status());
     assert!(stderr(&o).contains("lags"), "{}", stderr(&o));
     wait_same(&src, &lab.peer(&src), Duration::from_secs(5), true).unwrap();
     std::thread::sleep(Duration::from_millis(100));

@@ -810,6 +810,11 @@ impl Worker {
         if self.roots[r].pending.is_empty() {
             return;
         }
+        if self.dirty_status {
+            // A pass may block on a slow peer: publish the pending changes (and so the
+            // lag monitor sees) before it starts.
+            self.write_status();
+        }
         let started = Instant::now();
         let pending = std::mem::take(&mut self.roots[r].pending);
         let mut keep: BTreeMap<Vec<u8>, (Instant, u64)> = BTreeMap::new();

@@ -11,6 +11,9 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
+/// How long the sender waits for any answer (a commit of a large batch included).
+const REPLY_TIMEOUT_MS: i32 = 300_000;
+
 #[derive(Debug)]
 pub enum SessionError {
     /// The receiver refused (stale generation, another writer, ...).
@@ -187,6 +190,26 @@ impl PeerSession {
     }
 
     fn recv(&mut self) -> Result<Msg, SessionError> {
+        use std::io::BufRead;
+        if self.r.buffer().is_empty() {
+            // A peer that stops answering (hung, stopped, half-open link) must not hold
+            // the daemon forever: give up on the session, reconnect later.
+            let mut pfd = libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(self.r.get_ref()),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, REPLY_TIMEOUT_MS) };
+            if n == 0 {
+                return Err(SessionError::Io(format!(
+                    "no answer from {} in {} s",
+                    self.name,
+                    REPLY_TIMEOUT_MS / 1000
+                )));
+            }
+            let _ = self.r.fill_buf();
+        }
         match wire::recv(&mut self.r) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(SessionError::Io(format!(
