@@ -9,7 +9,8 @@
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_ROOT=$(cd "$LAB_DIR/../.." && pwd)                 # the workspace
 LAB_STATE=${LAB_STATE:-$LAB_DIR/run}                  # per-node dirs, logs, keys (gitignored)
-if [ -r "$LAB_STATE/lab.env" ]; then
+# `lab up` takes its settings from the environment; every later command from lab.env
+if [ "${LAB_FRESH:-0}" != 1 ] && [ -r "$LAB_STATE/lab.env" ]; then
     # shellcheck source=/dev/null
     . "$LAB_STATE/lab.env"
 fi
@@ -95,3 +96,6 @@ lab_ensure_packages() {
     [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
     return 0
 }
+
+# number of nodes that are online, joined (not pending) and clean, as crm_mon's XML says
+lab_count_online() { grep -cE '<node name=[^>]* online="true"[^>]* pending="false" unclean="false"' || true; }

@@ -8,7 +8,9 @@
 #   default: crash linkcut corokill
 #   AGENTS=reference   ocf:heartbeat:IPaddr2 + stonith:fence_ipmilan        (default)
 #   AGENTS=bulwark     ocf:bulwark:floating-ip + stonith:fence_bulwark_ipmi
-#   AGENTS=both        each mode with both sets in the same run, timelines side by side
+#   AGENTS=bulwark-vip  floating-ip + fence_ipmilan;  AGENTS=bulwark-fence  IPaddr2 + fence_bulwark_ipmi
+#   AGENTS=both        each mode with reference and bulwark in the same run, side by side
+#   AGENTS=auto        reference plus whichever bulwark agents are built (side by side)
 #   RUNS=N             repeat the list of modes N times (default 1)
 #
 # Each run: the client pings the VIP every 50 ms; the failure is injected on the VIP
@@ -28,14 +30,21 @@ AGENTS=${AGENTS:-reference}
 TIMEOUT=${A_TIMEOUT:-60}
 OUT=$LAB_STATE/scenario-a
 mkdir -p "$OUT"
+vip_agent()   { case $1 in reference|bulwark-fence) echo "ocf:heartbeat:IPaddr2" ;; bulwark|bulwark-vip) echo "ocf:bulwark:floating-ip" ;; esac; }
+fence_agent() { case $1 in reference|bulwark-vip) echo "fence_ipmilan" ;; bulwark|bulwark-fence) echo "fence_bulwark_ipmi" ;; esac; }
+fence_set()   { case $(fence_agent "$1") in fence_ipmilan) echo reference ;; *) echo bulwark ;; esac; }
+have_vip()    { X node1 crm_resource --show-metadata ocf:bulwark:floating-ip 2>/dev/null | grep -q '<resource-agent'; }
+have_fence()  { X node1 stonith_admin --metadata -a fence_bulwark_ipmi 2>/dev/null | grep -q '<resource-agent'; }
 case $AGENTS in
-    reference|bulwark) SETS=$AGENTS ;;
+    reference|bulwark|bulwark-vip|bulwark-fence) SETS=$AGENTS ;;
     both) SETS="reference bulwark" ;;
-    *) lab_die "AGENTS must be reference, bulwark or both" ;;
+    auto)  # every bulwark agent that is built and answers meta-data, next to the reference
+        if have_vip && have_fence; then SETS="reference bulwark"
+        elif have_vip; then SETS="reference bulwark-vip"
+        elif have_fence; then SETS="reference bulwark-fence"
+        else SETS=reference; lab_log "no bulwark agent built yet (floating-ip, fence_bulwark_ipmi): reference agents only"; fi ;;
+    *) lab_die "AGENTS must be reference, bulwark, bulwark-vip, bulwark-fence, both or auto" ;;
 esac
-
-vip_agent()   { case $1 in reference) echo "ocf:heartbeat:IPaddr2" ;; bulwark) echo "ocf:bulwark:floating-ip" ;; esac; }
-fence_agent() { case $1 in reference) echo "fence_ipmilan" ;; bulwark) echo "fence_bulwark_ipmi" ;; esac; }
 
 live_node() {  # a powered-on node that answers crm_mon, other than $1
     local n; for n in $(lab_nodes); do
@@ -46,7 +55,8 @@ live_node() {  # a powered-on node that answers crm_mon, other than $1
 vip_owners() { local n; for n in $(lab_nodes); do ip -n "$(lab_ns "$n")" -4 -o addr show dev eth0 2>/dev/null | grep -q " $LAB_VIP/" && echo "$n"; done; }
 client_mac() { ip -n "$CLIENT" neigh show "$LAB_VIP" | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i+1)}'; }
 mon_xml() { X "$1" crm_mon -1 --output-as=xml 2>/dev/null; }
-all_online() { [ "$(mon_xml "$1" | grep -c '<node name=.* online="true"')" = "$LAB_NODES" ]; }
+all_online() { [ "$(mon_xml "$1" | lab_count_online)" = "$LAB_NODES" ]; }
+settle() { X "$1" crm_resource --wait --timeout=60s >/dev/null 2>&1 || lab_log "WARNING: cluster did not settle in 60 s"; }
 vip_started() { mon_xml "$1" | grep -A1 '<resource id="vip" ' | grep -q 'role="Started"'; }
 
 ensure_vip() {  # ensure_vip SET OBS: resource "vip" of the set's agent, started, one owner
@@ -54,7 +64,7 @@ ensure_vip() {  # ensure_vip SET OBS: resource "vip" of the set's agent, started
     agent=$(vip_agent "$set"); IFS=: read -r class provider type <<<"$agent"
     cur=$(X "$obs" cibadmin -Q --xpath "//primitive[@id='vip']" 2>/dev/null | sed -n 's/.*provider="\([^"]*\)" type="\([^"]*\)".*/ocf:\1:\2/p' | head -1)
     if [ "$cur" != "$agent" ]; then
-        if [ "$set" = bulwark ] && ! X "$obs" crm_resource --show-metadata "$agent" 2>/dev/null | grep -q '<resource-agent'; then
+        if [ "$class" = ocf ] && [ "$provider" = bulwark ] && ! X "$obs" crm_resource --show-metadata "$agent" 2>/dev/null | grep -q '<resource-agent'; then
             lab_die "$agent is not installed or gives no meta-data (build it, then tests/lab/lab agents)"
         fi
         if [ -n "$cur" ]; then
@@ -103,10 +113,11 @@ declare -A SUMMARY
 run_one() {
     local set=$1 mode=$2 k=$3 obs owner new log t0 i
     obs=$(live_node) || lab_die "no live node"
-    "$LAB" fencing "$set" || lab_die "fencing setup failed"
+    "$LAB" fencing "$(fence_set "$set")" || lab_die "fencing setup failed"
     ensure_vip "$set" "$obs"
     for ((i = 0; i < 300; i++)); do all_online "$obs" && break; sleep 0.2; done
     all_online "$obs" || lab_die "not all nodes online before the run"
+    settle "$obs"
     owner=$(vip_owners)
     obs=$(live_node "$owner")
     ip netns exec "$CLIENT" ping -c1 -W1 "$LAB_VIP" >/dev/null || lab_log "WARNING: VIP not answering before the run"
@@ -215,7 +226,9 @@ run_one() {
     SUMMARY[$mode,$k,$set]="${total:-n/a} s (fence ${fence_s:-?} s, vip ${vip_s:-?} s)"
     if [ -z "$t_back" ]; then  # leave the lab usable: boot the node if it stayed down
         "$LAB" power-off "$owner" >/dev/null 2>&1; "$LAB" power-on "$owner" --now >/dev/null 2>&1
+        for ((i = 0; i < 300; i++)); do all_online "$obs" && break; sleep 0.2; done
     fi
+    settle "$obs"
 }
 
 echo "== scenario a: VIP failover with fencing; $LAB_NODES nodes, totem.token=$LAB_TOKEN ms, modes: $MODES, runs: $RUNS, agents: $SETS"
@@ -224,11 +237,11 @@ for ((k = 1; k <= RUNS; k++)); do
         for set in $SETS; do run_one "$set" "$mode" "$k"; done
     done
 done
-if [ "$AGENTS" = both ]; then
-    echo "== side by side: failure -> first client reply (agent shares)"
-    printf '  %-10s %-4s %-42s %s\n' mode run reference bulwark
+if [ "$(wc -w <<<"$SETS")" -gt 1 ]; then
+    echo "== side by side: failure -> first client reply (agents' shares)"
+    printf '  %-10s %-4s' mode run; for set in $SETS; do printf ' %-42s' "$set"; done; echo
     for ((k = 1; k <= RUNS; k++)); do for mode in $MODES; do
-        printf '  %-10s %-4s %-42s %s\n' "$mode" "$k" "${SUMMARY[$mode,$k,reference]}" "${SUMMARY[$mode,$k,bulwark]}"
+        printf '  %-10s %-4s' "$mode" "$k"; for set in $SETS; do printf ' %-42s' "${SUMMARY[$mode,$k,$set]}"; done; echo
     done; done
 fi
 if [ $FAILS = 0 ]; then echo "== scenario a: PASS"; else echo "== scenario a: $FAILS run(s) FAILED"; exit 1; fi
