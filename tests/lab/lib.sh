@@ -17,12 +17,13 @@ fi
 LAB_PREFIX=${LAB_PREFIX:-bwl}
 LAB_NODES=${LAB_NODES:-3}                             # 2 or 3
 LAB_TOKEN=${LAB_TOKEN:-1000}                          # corosync totem.token (ms)
+LAB_DEVICES=${LAB_DEVICES:-3}                         # LAN devices 10.213.0.201.. (ping arbitration)
 LAB_NSDIR=${LAB_NSDIR:-/run/bulwark-lab/$LAB_PREFIX}  # persistent mount/uts namespace handles
 LAB_CLUSTER=${LAB_CLUSTER:-bulwark-lab}
 LAB_BMC_USER=${LAB_BMC_USER:-admin}
 LAB_BMC_PASS=${LAB_BMC_PASS:-fencepass}
 # Address plan (all inside the lab's own namespaces; no route out):
-#   LAN        10.213.0.0/24  nodes .11-.13, client .100, VIP .50      (bridge "lan" in $SW)
+#   LAN        10.213.0.0/24  nodes .11-.13, client .100, VIP .50, devices .201-   (bridge "lan" in $SW)
 #   heartbeat  10.213.1.0/24  nodes .11-.13                            (bridge "hb"  in $SW)
 #   management 10.213.2.0/24  nodes .11-.13, BMCs .101-.103            (bridge "mgmt" in $MGMT)
 LAB_LAN=10.213.0
@@ -46,6 +47,7 @@ lab_lan_ip()  { echo "$LAB_LAN.1$(lab_idx "$1")"; }
 lab_hb_ip()   { echo "$LAB_HB.1$(lab_idx "$1")"; }
 lab_mgmt_ip() { echo "$LAB_MGMT.1$(lab_idx "$1")"; }
 lab_bmc_ip()  { echo "$LAB_MGMT.10$(lab_idx "$1")"; }
+lab_dev_ip()  { echo "$LAB_LAN.20$1"; }
 lab_mac()     { printf '02:b0:00:%02x:00:1%s\n' "$2" "$(lab_idx "$1")"; }  # lab_mac node1 0 -> eth0's MAC
 # node1 | n1 | 1 | bwl-node1 -> node1 ; client | sw | mgmt unchanged
 lab_norm() {

@@ -179,6 +179,13 @@ run_one() {
     t_memb=$(first_log "$t0" "A new membership .* was formed" "${clogs[@]}")
     t_freq=$(first_log "$t0" "Requesting peer fencing [(]reboot[)] targeting $owner" "${plogs[@]}")
     t_fdisp=$(first_log "$t0" "Requesting that .* perform 'reboot' action targeting $owner" "${plogs[@]}")
+    # a configured fencing delay (pcmk_delay_base/max) is not the agent's time
+    local t_delay fdelay=""
+    t_delay=$(first_log "$t0" "Delaying 'reboot' action targeting $owner using fence-$owner for" "${plogs[@]}")
+    if [ -n "$t_delay" ]; then
+        fdelay=$(cat "${plogs[@]}" | grep -o "Delaying 'reboot' action targeting $owner using fence-$owner for [0-9.]*s" | tail -1 | sed 's/.* for \([0-9.]*\)s/\1/')
+        t_fdisp=$(awk -v a="$t_delay" -v d="${fdelay:-0}" 'BEGIN{printf "%.3f", a + d}')
+    fi
     t_fagent=$(first_log "$t0" "Operation 'reboot' [[][0-9]+[]] targeting $owner using fence-$owner returned 0" "${plogs[@]}")
     t_fdone=$(first_log "$t0" "Operation 'reboot' targeting $owner by .*: OK" "${plogs[@]}")
     t_off=$(awk -v t="$t0" '$2 == "power_off" && $1 > t { print $1; exit }' "$LAB_STATE/bmc/$owner/events.log")
@@ -208,6 +215,7 @@ run_one() {
     printf '  %s  corosync: token lost on a survivor\n' "$(rel "$t0" "$t_tok")"
     printf '  %s  corosync: new membership without %s\n' "$(rel "$t0" "$t_memb")" "$owner"
     printf '  %s  pacemaker-fenced: fencing (reboot) of %s requested\n' "$(rel "$t0" "$t_freq")" "$owner"
+    [ -n "$fdelay" ] && printf '  %s  fencing delay of %s s begins (pcmk_delay_base)\n' "$(rel "$t0" "$t_delay")" "$fdelay"
     printf '  %s  fence agent %s started\n' "$(rel "$t0" "$t_fdisp")" "$(fence_agent "$set")"
     printf '  %s  BMC of %s: power_off\n' "$(rel "$t0" "$t_off")" "$owner"
     printf '  %s  BMC of %s: power_on\n' "$(rel "$t0" "$t_on")" "$owner"
