@@ -126,7 +126,8 @@ run_one() {
 
     # samplers: client ping every 50 ms, address events on the other nodes, client neighbour events
     local pids=()
-    ip netns exec "$CLIENT" ping -D -O -n -i 0.05 -w $((TIMEOUT + 30)) "$LAB_VIP" >"$log.ping" 2>&1 &
+    # (no -w: with a deadline, ping quits at the first "Destination Host Unreachable")
+    timeout $((2 * TIMEOUT + 30)) ip netns exec "$CLIENT" ping -D -O -n -i 0.05 "$LAB_VIP" >"$log.ping" 2>&1 &
     pids+=($!)
     for n in $(lab_nodes); do
         [ "$n" = "$owner" ] && continue
