@@ -78,13 +78,13 @@ lab_init_pid() {
     [ -n "$p" ] && kill -0 "$p" 2>/dev/null && [ "$(ip netns identify "$p" 2>/dev/null)" = "$(lab_ns "$1")" ] && echo "$p"
     return 0
 }
-lab_is_up() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$SW"; }
+lab_is_up() { ip netns list 2>/dev/null | awk '{print $1}' | grep -cx "$SW" >/dev/null; }
 
 # Debian packages the lab needs; installed when missing (fresh Debian 12 CI).
 LAB_PKGS="pacemaker pacemaker-cli-utils corosync resource-agents fence-agents pcs crmsh openipmi ipmitool openssh-server openssh-client nftables iproute2 iputils-ping util-linux procps"
 lab_ensure_packages() {
     local missing p made_policy=0
-    missing=$(for p in $LAB_PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
+    missing=$(for p in $LAB_PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -c 'install ok installed' >/dev/null || echo "$p"; done)
     [ -n "$missing" ] || return 0
     lab_log "installing Debian packages: $(echo $missing)"
     # never let the maintainer scripts start corosync/pacemaker/pcsd/sshd on the host

@@ -33,8 +33,8 @@ mkdir -p "$OUT"
 vip_agent()   { case $1 in reference|bulwark-fence) echo "ocf:heartbeat:IPaddr2" ;; bulwark|bulwark-vip) echo "ocf:bulwark:floating-ip" ;; esac; }
 fence_agent() { case $1 in reference|bulwark-vip) echo "fence_ipmilan" ;; bulwark|bulwark-fence) echo "fence_bulwark_ipmi" ;; esac; }
 fence_set()   { case $(fence_agent "$1") in fence_ipmilan) echo reference ;; *) echo bulwark ;; esac; }
-have_vip()    { X node1 crm_resource --show-metadata ocf:bulwark:floating-ip 2>/dev/null | grep -q '<resource-agent'; }
-have_fence()  { X node1 stonith_admin --metadata -a fence_bulwark_ipmi 2>/dev/null | grep -q '<resource-agent'; }
+have_vip()    { X node1 crm_resource --show-metadata ocf:bulwark:floating-ip 2>/dev/null | grep -c '<resource-agent' >/dev/null; }
+have_fence()  { X node1 stonith_admin --metadata -a fence_bulwark_ipmi 2>/dev/null | grep -c '<resource-agent' >/dev/null; }
 case $AGENTS in
     reference|bulwark|bulwark-vip|bulwark-fence) SETS=$AGENTS ;;
     both) SETS="reference bulwark" ;;
@@ -52,20 +52,22 @@ live_node() {  # a powered-on node that answers crm_mon, other than $1
         [ -n "$(lab_init_pid "$n")" ] && X "$n" crm_mon -1 >/dev/null 2>&1 && { echo "$n"; return 0; }
     done; return 1
 }
-vip_owners() { local n; for n in $(lab_nodes); do ip -n "$(lab_ns "$n")" -4 -o addr show dev eth0 2>/dev/null | grep -q " $LAB_VIP/" && echo "$n"; done; }
+vip_owners() { local n; for n in $(lab_nodes); do ip -n "$(lab_ns "$n")" -4 -o addr show dev eth0 2>/dev/null | grep -c " $LAB_VIP/" >/dev/null && echo "$n"; done; }
 client_mac() { ip -n "$CLIENT" neigh show "$LAB_VIP" | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i+1)}'; }
 mon_xml() { X "$1" crm_mon -1 --output-as=xml 2>/dev/null; }
 all_online() { [ "$(mon_xml "$1" | lab_count_online)" = "$LAB_NODES" ]; }
 settle() { X "$1" crm_resource --wait --timeout=60s >/dev/null 2>&1 || lab_log "WARNING: cluster did not settle in 60 s"; }
-vip_started() { mon_xml "$1" | grep -A1 '<resource id="vip" ' | grep -q 'role="Started"'; }
+vip_started() { mon_xml "$1" | grep -A1 '<resource id="vip" ' | grep -c 'role="Started"' >/dev/null; }
 
 ensure_vip() {  # ensure_vip SET OBS: resource "vip" of the set's agent, started, one owner
     local set=$1 obs=$2 agent class provider type cur i
     agent=$(vip_agent "$set"); IFS=: read -r class provider type <<<"$agent"
     cur=$(X "$obs" cibadmin -Q --xpath "//primitive[@id='vip']" 2>/dev/null | sed -n 's/.*provider="\([^"]*\)" type="\([^"]*\)".*/ocf:\1:\2/p' | head -1)
     if [ "$cur" != "$agent" ]; then
-        if [ "$class" = ocf ] && [ "$provider" = bulwark ] && ! X "$obs" crm_resource --show-metadata "$agent" 2>/dev/null | grep -q '<resource-agent'; then
-            lab_die "$agent is not installed or gives no meta-data (build it, then tests/lab/lab agents)"
+        if [ "$class" = ocf ] && [ "$provider" = bulwark ] && ! X "$obs" crm_resource --show-metadata "$agent" 2>&1 | grep -c '<resource-agent' >/dev/null; then
+            X "$obs" crm_resource --show-metadata "$agent" 2>&1 | head -5
+            X "$obs" ls -l /usr/lib/ocf/resource.d/bulwark/
+            lab_die "$agent is not installed or gives no meta-data on $obs (build it, then tests/lab/lab agents)"
         fi
         if [ -n "$cur" ]; then
             X "$obs" crm_resource -r vip --set-parameter target-role --meta --parameter-value Stopped >/dev/null 2>&1

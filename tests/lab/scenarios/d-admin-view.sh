@@ -30,7 +30,7 @@ check "crm_mon: Online: [ ${all}]" 'grep -qF "Online: [ ${all}]" <<<"$mon"'
 check "pcs status: Online: [ ${all}]" 'grep -qF "Online: [ ${all}]" <<<"$pcs"'
 check "crm_mon: partition with quorum" 'grep -q "partition with quorum" <<<"$mon"'
 for m in $(lab_nodes); do
-    check "fence-$m started on a node other than $m" 'grep -E "fence-$m[[:space:]].*Started node[0-9]+" <<<"$mon" | grep -vq "Started $m\$"'
+    check "fence-$m started on a node other than $m" 'grep -E "fence-$m[[:space:]].*Started node[0-9]+" <<<"$mon" | grep -cv "Started $m\$" >/dev/null'
     check "pcs status lists fence-$m as Started" 'grep -qE "fence-$m[[:space:]].*Started" <<<"$pcs"'
 done
 if grep -q ' vip' <<<"$mon"; then
