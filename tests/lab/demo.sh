@@ -5,7 +5,7 @@
 #   3. brings up a 3-node Pacemaker/Corosync cluster with one ipmi_sim BMC per node,
 #   4. runs scenario a (VIP failover with real fencing; crash, link cut, corosync killed)
 #      with the reference agents and, side by side, every bulwark agent that is built,
-#      then scenario d (the admin view),
+#      then scenario d (the admin view), then scenario b on a two-node lab (DEMO_B=0 skips it),
 #   5. tears everything down and checks that no namespace, mount or process is left.
 # Settings: DEMO_MODES="crash linkcut corokill"  AGENTS=auto|reference|bulwark|both
 #           LAB_NODES=3  LAB_TOKEN=1000
@@ -41,5 +41,14 @@ step "scenario d: admin view"
 "$HERE/scenarios/d-admin-view.sh" || rc=1
 trap - EXIT
 cleanup
+if [ "${DEMO_B:-1}" = 1 ]; then
+    trap cleanup EXIT
+    step "lab up (two nodes) for scenario b"
+    LAB_NODES=2 "$HERE/lab" up || exit 1
+    step "scenario b: two-node split brain"
+    AGENTS=auto "$HERE/scenarios/b-split-brain.sh" || rc=1
+    trap - EXIT
+    cleanup
+fi
 step "done: $([ $rc = 0 ] && echo PASS || echo FAIL)"
 exit $rc

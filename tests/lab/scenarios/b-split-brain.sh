@@ -4,6 +4,7 @@
 #   LAB_NODES=2 tests/lab/lab up && tests/lab/scenarios/b-split-brain.sh
 #   AGENTS=reference  ocf:pacemaker:ping clone (default)
 #   AGENTS=bulwark    ocf:bulwark:ping-arbiter clone with surrender=standby
+#   AGENTS=auto       bulwark when ping-arbiter is built, else reference
 #   RUNS=N            repeat (default 1)
 #
 # The story (seed 001): both nodes ping the LAN devices (10.213.0.201..); the VIP prefers the
@@ -32,10 +33,14 @@ RUNS=${RUNS:-1}
 PRIO_DELAY=${B_PRIORITY_FENCING_DELAY:-5s}
 OUT=$LAB_STATE/scenario-b; mkdir -p "$OUT"
 HOSTS=$(for ((i = 1; i <= LAB_DEVICES; i++)); do echo -n "$(lab_dev_ip "$i") "; done)
+if [ "$AGENTS" = auto ]; then
+    if X node1 crm_resource --show-metadata ocf:bulwark:ping-arbiter 2>/dev/null | grep -c '<resource-agent' >/dev/null; then AGENTS=bulwark
+    else AGENTS=reference; lab_log "ocf:bulwark:ping-arbiter is not built yet: ocf:pacemaker:ping"; fi
+fi
 case $AGENTS in
     reference) ARB="ocf:pacemaker:ping"; ARB_EXTRA="" ;;
     bulwark)   ARB="ocf:bulwark:ping-arbiter"; ARB_EXTRA='<nvpair id="arb-surrender" name="surrender" value="standby"/>' ;;
-    *) lab_die "AGENTS must be reference or bulwark" ;;
+    *) lab_die "AGENTS must be reference, bulwark or auto" ;;
 esac
 IFS=: read -r ARB_CLASS ARB_PROVIDER ARB_TYPE <<<"$ARB"
 
