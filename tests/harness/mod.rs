@@ -8,6 +8,7 @@
 //! reason, only when not root).
 #![allow(dead_code)]
 
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -77,8 +78,21 @@ impl Ns {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        c.spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {args:?} in {}: {e}", self.name))
+        let child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {args:?} in {}: {e}", self.name));
+        // Return only once the child has entered the namespace, so that a teardown
+        // right after this call finds it in `ip netns pids`.
+        let want = std::fs::metadata(format!("/run/netns/{}", self.name)).map(|m| m.ino());
+        for _ in 0..200 {
+            let have = std::fs::metadata(format!("/proc/{}/ns/net", child.id())).map(|m| m.ino());
+            match (&want, have) {
+                (Ok(w), Ok(h)) if *w == h => break,
+                (_, Err(_)) => break, // already gone
+                _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+        child
     }
 
     /// The MAC address of `ifname` in this namespace, lower case.
@@ -209,13 +223,23 @@ impl Lab {
 
 /// Kills every process still inside `name` (they can only be ours), then deletes it.
 fn teardown(name: &str) {
-    if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            if let Ok(pid) = pid.parse::<i32>() {
-                // SAFETY: sending a signal to a PID that lives in our own namespace.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+    // Repeat until the namespace is empty: a process may be entering it right now.
+    for _ in 0..50 {
+        let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() else {
+            break;
+        };
+        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.is_empty() {
+            break;
         }
+        for pid in pids {
+            // SAFETY: sending a signal to a PID that lives in our own namespace.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let _ = Command::new("ip")
         .args(["netns", "del", name])
