@@ -5,6 +5,7 @@
 //! manifest; a queue overflow rescans only the root it happened on, locally, against
 //! what the peer is known to have.
 
+use super::changelog::ChangeLog;
 use super::config::{self, Config, Peer};
 use super::fsops::{self, Beneath};
 use super::gen::{GenState, Generation};
@@ -213,6 +214,8 @@ struct Worker {
     status: Status,
     next_verify: Instant,
     dirty_status: bool,
+    /// What changed in this generation, for the resync gate.
+    changelog: ChangeLog,
 }
 
 /// Outcome of sending one root's (or a full pass's) batch to a peer.
@@ -382,7 +385,9 @@ pub fn run_worker(state_dir: &Path) -> i32 {
         me.id
     ));
     let verify = Duration::from_millis(cfg.verify_interval_ms.max(1000));
+    let changelog = ChangeLog::open(state_dir, &me.id);
     let mut w = Worker {
+        changelog,
         state_dir: state_dir.to_path_buf(),
         gen,
         me,
@@ -488,6 +493,7 @@ impl Worker {
                 let now = Instant::now();
                 let now_ms = fsops::now_ms();
                 let root = &mut self.roots[r];
+                let log = &mut self.changelog;
                 root.last_event = now;
                 for ev in events.drain(..) {
                     match ev {
@@ -498,9 +504,17 @@ impl Worker {
                             {
                                 continue;
                             }
-                            root.pending.entry(p).or_insert((now, now_ms));
+                            if let std::collections::btree_map::Entry::Vacant(v) =
+                                root.pending.entry(p)
+                            {
+                                log.changed(root.idx, v.key());
+                                v.insert((now, now_ms));
+                            }
                         }
-                        Event::Overflow => root.overflowed = true,
+                        Event::Overflow => {
+                            log.gap(Some(root.idx));
+                            root.overflowed = true
+                        }
                     }
                 }
                 if self.roots[r].overflowed {
@@ -514,6 +528,19 @@ impl Worker {
                 for r in 0..self.roots.len() {
                     self.flush_root(r);
                 }
+            }
+        }
+    }
+
+    /// Marks root `r` (or every root) as on every peer in the change log, when every
+    /// peer has a session.
+    fn mark_synced(&mut self, r: Option<usize>) {
+        if !self.links.iter().all(|l| l.session.is_some()) {
+            return;
+        }
+        for (i, root) in self.roots.iter().enumerate() {
+            if r.is_none_or(|r| r == i) {
+                self.changelog.synced(root.idx);
             }
         }
     }
@@ -605,6 +632,12 @@ impl Worker {
         let res = self.full_pass_inner(i);
         match res {
             Ok(()) => {
+                // Peer i has everything; the others everything but what is pending.
+                for r in 0..self.roots.len() {
+                    if self.links.len() == 1 || self.roots[r].pending.is_empty() {
+                        self.mark_synced(Some(r));
+                    }
+                }
                 let l = &mut self.links[i];
                 l.state = "in-sync".into();
                 l.last_error = None;
@@ -819,8 +852,10 @@ impl Worker {
         let pending = std::mem::take(&mut self.roots[r].pending);
         let mut keep: BTreeMap<Vec<u8>, (Instant, u64)> = BTreeMap::new();
         let mut any = false;
+        let mut all_ok = true;
         for i in 0..self.links.len() {
             let Some(mut s) = self.links[i].session.take() else {
+                all_ok = false;
                 continue;
             };
             any = true;
@@ -836,11 +871,15 @@ impl Worker {
                     self.links[i].session = Some(s);
                 }
                 Err(e) => {
+                    all_ok = false;
                     self.links[i].index = index;
                     drop(s);
                     self.link_failed(i, e);
                 }
             }
+        }
+        if all_ok && any && keep.is_empty() {
+            self.mark_synced(Some(r));
         }
         if !any {
             // No peer in session: keep the changes (a reconnect does a complete pass,
@@ -1013,8 +1052,14 @@ impl Worker {
             let now = Instant::now();
             let now_ms = fsops::now_ms();
             for e in ev {
-                if let Event::Changed(p) | Event::NewDir(p) = e {
-                    self.roots[r].pending.entry(p).or_insert((now, now_ms));
+                match e {
+                    Event::Changed(p) | Event::NewDir(p) => {
+                        if !self.roots[r].pending.contains_key(&p) {
+                            self.changelog.changed(self.roots[r].idx, &p);
+                        }
+                        self.roots[r].pending.entry(p).or_insert((now, now_ms));
+                    }
+                    Event::Overflow => self.changelog.gap(Some(self.roots[r].idx)),
                 }
             }
         }
@@ -1027,6 +1072,7 @@ impl Worker {
             self.flush_root(r);
         }
         let left: usize = self.roots.iter().map(|r| r.pending.len()).sum();
+        self.changelog.end();
         for l in &mut self.links {
             if let Some(s) = l.session.take() {
                 s.close();
