@@ -2,12 +2,11 @@
 //! --accept-data-loss-from NODE` and `bulwark conflicts --set S`. Every decision is
 //! logged (syslog and stderr, like the agents).
 
-use super::agent::{forfeits_path, load_forfeits, my_name, saved_context};
+use super::agent::{forfeits_path, gate_config, load_forfeits, my_name, saved_context};
 use super::cib;
 use super::client::{PullSession, Reach};
 use super::pull::{self, PullSpec, Target};
 use super::records;
-use crate::mirror::agent::build_config;
 use crate::mirror::fsops;
 use crate::mirror::gen::{relation, GenState, Generation, Relation, HISTORY_MAX};
 use ocf_metadata::log;
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant};
 /// merged keeping both versions of every conflict). Returns what to print.
 pub fn resync_from(state_dir: &Path, node: &str) -> Result<String, String> {
     let ctx = saved_context(state_dir)?;
-    let cfg = build_config(&ctx).map_err(|e| e.to_string())?;
+    let cfg = gate_config(&ctx).map_err(|e| e.to_string())?;
     let me = my_name(&cfg);
     let peer = cfg.peers.iter().find(|p| p.name == node).ok_or_else(|| {
         format!(
@@ -119,7 +118,7 @@ pub fn resync_from(state_dir: &Path, node: &str) -> Result<String, String> {
 /// mirror pass overwrites `node`'s copy.
 pub fn accept_data_loss(state_dir: &Path, set: &str, node: &str) -> Result<String, String> {
     let ctx = saved_context(state_dir).ok();
-    let cfg = ctx.as_ref().and_then(|c| build_config(c).ok());
+    let cfg = ctx.as_ref().and_then(|c| gate_config(c).ok());
     let me = cfg
         .as_ref()
         .map(my_name)
@@ -223,6 +222,12 @@ pub fn render_conflicts(set: &str, recs: &[records::Record]) -> String {
             "kept-in-place" => format!(
                 "in place; deleted on {} (generation {})",
                 r.counterpart_node, r.counterpart_generation
+            ),
+            "preserved" => format!(
+                "{}  <- never mirrored; kept before {}'s pass (generation {}) replaced it",
+                r.copy.as_deref().unwrap_or("-"),
+                r.counterpart_node,
+                r.counterpart_generation
             ),
             "deleted-here" => format!(
                 "deleted here; changed version installed from {} (generation {})",

@@ -117,6 +117,21 @@ pub fn saved_context(state_dir: &Path) -> Result<Context, String> {
     Ok(Context::for_params(ocf_metadata::Action::Start, values))
 }
 
+/// The mirror's configuration from the gate's parameters. With transport=local, a
+/// single name in `peers` names the local peer (so its CIB attributes match it).
+pub fn gate_config(ctx: &Context) -> OcfResult<Config> {
+    let mut cfg = build_config(ctx)?;
+    if ctx.params.str("transport") == Some("local") {
+        if let Some(p) = ctx.params.str("peers") {
+            let names = crate::mirror::config::split_list(p);
+            if let ([n], Some(peer)) = (names.as_slice(), cfg.peers.first_mut()) {
+                peer.name = n.clone();
+            }
+        }
+    }
+    Ok(cfg)
+}
+
 /// This node's name as the cluster knows it.
 pub fn my_name(cfg: &Config) -> String {
     cib::my_node().unwrap_or_else(|| cfg.node.clone())
@@ -403,7 +418,7 @@ impl ResourceAgent for ResyncGate {
     }
 
     fn validate(&self, ctx: &Context) -> OcfResult<()> {
-        let cfg = build_config(ctx)?;
+        let cfg = gate_config(ctx)?;
         if !cfg.mirror_bin.is_file() {
             return Err(OcfError::not_installed(format!(
                 "{} is not installed",
@@ -414,7 +429,7 @@ impl ResourceAgent for ResyncGate {
     }
 
     fn start(&self, ctx: &Context) -> OcfResult<()> {
-        let cfg = build_config(ctx)?;
+        let cfg = gate_config(ctx)?;
         std::fs::create_dir_all(&cfg.state_dir)
             .map_err(|e| OcfError::io(format!("creating {}", cfg.state_dir.display()), e))?;
         save_params(ctx, &cfg.state_dir);

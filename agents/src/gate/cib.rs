@@ -43,13 +43,13 @@ fn no_cluster() -> bool {
 
 /// This node's cluster name, when there is a cluster (or a CIB file).
 pub fn my_node() -> Option<String> {
-    if no_cluster() {
-        return None;
-    }
     if let Ok(n) = std::env::var("OCF_RESKEY_CRM_meta_on_node") {
         if !n.trim().is_empty() {
             return Some(n.trim().to_string());
         }
+    }
+    if no_cluster() {
+        return None;
     }
     tool("crm_node", &["-n"], Duration::from_secs(5)).filter(|n| !n.is_empty())
 }

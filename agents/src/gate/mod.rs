@@ -12,6 +12,7 @@ pub mod admin;
 pub mod agent;
 pub mod cib;
 pub mod client;
+pub mod protect;
 pub mod proto;
 pub mod pull;
 pub mod records;

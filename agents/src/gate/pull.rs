@@ -39,8 +39,7 @@ pub type RemoteMap = BTreeMap<Key, (Meta, Vec<u8>)>;
 
 const BATCH: usize = 256;
 const SYNCFS_THRESHOLD: usize = 16;
-/// A file changed this close to the last mirror mark may have missed it.
-const CTIME_SLACK_MS: u64 = 2000;
+use super::protect::CTIME_SLACK_MS;
 
 /// What this node changed since the common generation.
 #[derive(Debug, Clone)]
@@ -291,9 +290,7 @@ impl Applier<'_> {
                     return false;
                 }
                 let since = since_ms.get(&key.0).copied().unwrap_or(0);
-                let ctime_ms =
-                    (m.ctime_sec.max(0) as u64) * 1000 + (m.ctime_nsec / 1_000_000) as u64;
-                ctime_ms + CTIME_SLACK_MS >= since
+                super::protect::ctime_ms(m) + CTIME_SLACK_MS >= since
             }
         }
     }
@@ -336,7 +333,6 @@ impl Applier<'_> {
         let name = name.ok_or("a root cannot conflict")?;
         if m.kind == Kind::Dir {
             // A whole directory: keep every entry below it.
-            let mut n = 0;
             let sub = fsops::open_subdir(p.as_raw_fd(), &name).map_err(io_err)?;
             let mut items = Vec::new();
             fsops::walk_beneath(sub.as_raw_fd(), b"", &|_| false, &mut |r, mm| {
@@ -351,68 +347,18 @@ impl Applier<'_> {
                 k.1.push(b'/');
                 k.1.extend_from_slice(&r);
                 self.preserve(&k, &mm)?;
-                n += 1;
             }
-            let _ = n;
             return Ok(base);
         }
-        std::fs::create_dir_all(base.parent().unwrap()).map_err(io_err)?;
-        let mut dest = base.clone();
-        let mut i = 0;
-        loop {
-            match std::fs::symlink_metadata(&dest) {
-                Err(_) => break,
-                Ok(md) => {
-                    // A resumed pull: the same inode (or same version) is already kept.
-                    use std::os::unix::fs::MetadataExt;
-                    if md.ino() == m.ino
-                        || (md.size() == m.size
-                            && md.mtime() == m.mtime_sec
-                            && md.mtime_nsec() as u32 == m.mtime_nsec)
-                    {
-                        return Ok(dest);
-                    }
-                }
-            }
-            i += 1;
-            dest = PathBuf::from(format!("{}.~{i}~", base.display()));
-        }
-        let d = fsops::cstr(dest.as_os_str().as_bytes()).map_err(io_err)?;
-        // SAFETY: valid fds and C strings; linkat without AT_SYMLINK_FOLLOW links a symlink itself.
-        let r =
-            unsafe { libc::linkat(p.as_raw_fd(), name.as_ptr(), libc::AT_FDCWD, d.as_ptr(), 0) };
-        if r == 0 {
-            return Ok(dest);
-        }
-        // Another file system: a synced copy.
-        let tmp = dest.with_file_name(format!(
-            "{}{}.{}",
-            fsops::TMP_PREFIX,
-            dest.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        if m.kind == Kind::Symlink {
-            let t = fsops::readlink_at(p.as_raw_fd(), &name).map_err(io_err)?;
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&t), &tmp).map_err(io_err)?;
-        } else {
-            // SAFETY: valid fd and C string; owned below.
-            let fd = unsafe {
-                libc::openat(
-                    p.as_raw_fd(),
-                    name.as_ptr(),
-                    libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error().to_string());
-            }
-            let mut src = unsafe { File::from_raw_fd(fd) };
-            let mut out = File::create(&tmp).map_err(io_err)?;
-            std::io::copy(&mut src, &mut out).map_err(io_err)?;
-            out.sync_all().map_err(io_err)?;
-        }
-        std::fs::rename(&tmp, &dest).map_err(io_err)?;
-        Ok(dest)
+        super::protect::keep_copy(
+            &self.conflicts_dir,
+            &self.my_gen,
+            key.0,
+            &key.1,
+            p.as_raw_fd(),
+            &name,
+            m,
+        )
     }
 
     fn new_tmp(&mut self, name: &CString) -> CString {
@@ -717,6 +663,12 @@ pub fn pull(
         roots
             .push(fsops::open_dir_path(&p.path).map_err(|e| format!("{}: {e}", p.path.display()))?);
     }
+    if mine.receiving.is_some() {
+        // An interrupted pull (or pass) may have left temporary files: remove them.
+        for fd in &roots {
+            sweep_tmp(fd.as_raw_fd());
+        }
+    }
     let changes = peer_changes(sess, spec.peer_gen, spec.base.as_deref())?;
     let dirty = local_dirty(state_dir, mine, spec.base.as_deref());
     // Partial from here on: the mirror refuses to start until the pull completes.
@@ -858,6 +810,26 @@ pub fn pull(
         target_gen.id
     ));
     Ok(a.report)
+}
+
+/// Removes `.bulwark-tmp.*` entries below `dir` (never following symlinks).
+fn sweep_tmp(dir: std::os::fd::RawFd) {
+    let Ok(names) = fsops::list_dir(dir) else {
+        return;
+    };
+    for n in names {
+        if n.as_bytes().starts_with(fsops::TMP_PREFIX.as_bytes()) {
+            let _ = fsops::remove_at(dir, &n);
+            continue;
+        }
+        if let Ok(st) = fsops::lstat_at(dir, &n) {
+            if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                if let Ok(sub) = fsops::open_subdir(dir, &n) {
+                    sweep_tmp(sub.as_raw_fd());
+                }
+            }
+        }
+    }
 }
 
 fn fetch_batch(a: &mut Applier, sess: &mut PullSession, keys: &[Key]) -> Result<(), String> {

@@ -11,7 +11,9 @@ pub struct Record {
     /// `conflict`: this node's version is kept under `copy`, the peer's is installed;
     /// `kept-in-place`: deleted on the peer, changed here: this node's version stays;
     /// `deleted-here`: deleted here, changed on the peer: the peer's version is installed;
-    /// `unmirrored`: changed here and never mirrored, untouched by the peer: in place.
+    /// `unmirrored`: changed here and never mirrored, untouched by the peer: in place;
+    /// `preserved`: changed here and never mirrored, kept under `copy` before a newer
+    /// writer's pass replaced this node's tree (see `protect`).
     pub kind: String,
     /// The path in this node's tree.
     pub path: String,

@@ -92,8 +92,10 @@ impl ChangeLog {
         self.put(line.as_bytes());
     }
 
-    pub fn synced(&mut self, root: u32) {
-        let line = format!("s {root} {}\n", super::fsops::now_ms());
+    /// `since_ms`: when the flush or pass that sent everything logged so far began
+    /// (a file whose ctime is later may have missed it).
+    pub fn synced(&mut self, root: u32, since_ms: u64) {
+        let line = format!("s {root} {since_ms}\n");
         self.put(line.as_bytes());
     }
 
@@ -217,7 +219,7 @@ mod tests {
         let mut l = ChangeLog::open(t.path(), "g1");
         l.changed(0, b"a");
         l.changed(1, b"x/y");
-        l.synced(0);
+        l.synced(0, 1);
         l.changed(0, b"b\nc");
         let v = parse(&read(t.path(), "g1").unwrap().unwrap());
         assert!(!v.complete());
@@ -237,4 +239,19 @@ mod tests {
         assert!(!v.complete() && !v.unsynced_known(0));
         assert!(read(t.path(), "nope").unwrap().is_none());
     }
+}
+
+/// Appends a synced mark for roots `0..roots` to the log of `gen` (after this node's
+/// unmirrored changes were kept elsewhere).
+pub fn mark_synced(state_dir: &Path, gen: &str, roots: u32) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path(state_dir, gen))?;
+    let now = super::fsops::now_ms();
+    let mut s = String::new();
+    for r in 0..roots {
+        s.push_str(&format!("s {r} {now}\n"));
+    }
+    f.write_all(s.as_bytes())?;
+    f.sync_all()
 }

@@ -534,13 +534,13 @@ impl Worker {
 
     /// Marks root `r` (or every root) as on every peer in the change log, when every
     /// peer has a session.
-    fn mark_synced(&mut self, r: Option<usize>) {
+    fn mark_synced(&mut self, r: Option<usize>, since_ms: u64) {
         if !self.links.iter().all(|l| l.session.is_some()) {
             return;
         }
         for (i, root) in self.roots.iter().enumerate() {
             if r.is_none_or(|r| r == i) {
-                self.changelog.synced(root.idx);
+                self.changelog.synced(root.idx, since_ms);
             }
         }
     }
@@ -626,6 +626,7 @@ impl Worker {
     /// A complete pass against the peer's manifest; the peer adopts our generation.
     fn full_pass(&mut self, i: usize) {
         let started = Instant::now();
+        let started_ms = fsops::now_ms();
         self.links[i].state = "syncing".into();
         self.write_status();
         // Changes journalled from now on are sent after the pass anyway.
@@ -635,7 +636,7 @@ impl Worker {
                 // Peer i has everything; the others everything but what is pending.
                 for r in 0..self.roots.len() {
                     if self.links.len() == 1 || self.roots[r].pending.is_empty() {
-                        self.mark_synced(Some(r));
+                        self.mark_synced(Some(r), started_ms);
                     }
                 }
                 let l = &mut self.links[i];
@@ -849,6 +850,7 @@ impl Worker {
             self.write_status();
         }
         let started = Instant::now();
+        let started_ms = fsops::now_ms();
         let pending = std::mem::take(&mut self.roots[r].pending);
         let mut keep: BTreeMap<Vec<u8>, (Instant, u64)> = BTreeMap::new();
         let mut any = false;
@@ -879,7 +881,7 @@ impl Worker {
             }
         }
         if all_ok && any && keep.is_empty() {
-            self.mark_synced(Some(r));
+            self.mark_synced(Some(r), started_ms);
         }
         if !any {
             // No peer in session: keep the changes (a reconnect does a complete pass,
