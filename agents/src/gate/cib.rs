@@ -85,6 +85,9 @@ fn attr(set: &str, what: &str) -> String {
 
 /// A node's published generation and consistency.
 pub fn read_generation(set: &str, node: &str) -> Option<(Generation, bool)> {
+    if no_cluster() {
+        return None;
+    }
     let get = |what: &str| {
         tool(
             "crm_attribute",
@@ -119,6 +122,9 @@ pub fn read_generation(set: &str, node: &str) -> Option<(Generation, bool)> {
 
 /// Publishes `state` as `node`'s permanent attributes.
 pub fn publish(set: &str, node: &str, state: &GenState) {
+    if no_cluster() {
+        return;
+    }
     let Some(cur) = &state.current else {
         return;
     };

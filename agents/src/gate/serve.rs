@@ -75,7 +75,7 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
         );
     }
     // Not a writer now, and not one before this session ends.
-    let _daemon = match try_lock(&crate::mirror::daemon::pidfile(&cfg.state_dir), 1) {
+    let _daemon = match try_lock(&crate::mirror::daemon::pidfile(&cfg.state_dir), 30) {
         Ok(Some(l)) => l,
         Ok(None) => {
             return refuse(
