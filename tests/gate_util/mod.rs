@@ -174,6 +174,13 @@ impl Lab {
     /// after a reboot) and its storage becomes unreachable for the other node.
     pub fn crash(&self, n: &str) {
         kill_mirror(&self.state(n));
+        // The other node's sessions to it end too (its receivers and pull servers run as
+        // local children there, found by the unique path they were given).
+        let via = self.view(Lab::other(n)).join("state");
+        for pid in procs_with_arg(via.to_str().unwrap()) {
+            // SAFETY: a process this test's daemons started, found by its unique argument.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         let _ = std::fs::remove_dir_all(self.run(n));
         std::fs::rename(self.node_dir(n), self.tmp.path().join(format!("{n}.down"))).unwrap();
     }
@@ -268,6 +275,25 @@ impl Drop for Lab {
             }
         }
     }
+}
+
+/// Processes one of whose arguments is exactly `arg` (a path unique to this test).
+pub fn procs_with_arg(arg: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if c.split(|b| *b == 0).any(|w| w == arg.as_bytes()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
 }
 
 pub fn pidfile_pid(state: &Path) -> Option<i32> {

@@ -83,6 +83,11 @@ pub struct PullSpec<'a> {
     pub deadline: Instant,
 }
 
+/// Names the last generation this node pulled whole (from complete change logs).
+pub fn pulled_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("gate-pulled")
+}
+
 /// The generations from `g` back to `base` (exclusive), or None when `base` is not an
 /// ancestor of `g`.
 pub fn chain_to(g: &Generation, base: &str) -> Option<Vec<String>> {
@@ -113,6 +118,7 @@ fn peer_changes(
     sess: &mut PullSession,
     peer_gen: &Generation,
     base: Option<&str>,
+    have_all_of_base: bool,
 ) -> Result<Option<BTreeSet<Key>>, String> {
     let Some(base) = base else { return Ok(None) };
     let Some(chain) = chain_to(peer_gen, base) else {
@@ -137,7 +143,11 @@ fn peer_changes(
         }
         out.extend(v.changed);
     }
-    // What the peer wrote in the common generation and never mirrored (when it wrote it).
+    // What the peer wrote in the common generation and never mirrored (when it wrote
+    // it), unless this node pulled that whole generation from a complete log already.
+    if have_all_of_base {
+        return Ok(Some(out));
+    }
     if let Some(data) = sess.log(base)? {
         let v = changelog::parse(&data);
         if v.gap_unsynced.is_empty() {
@@ -213,6 +223,7 @@ struct Applier<'a> {
     staged: Vec<Staged>,
     deletes: Vec<Key>,
     dir_metas: BTreeMap<Key, Meta>,
+    touched_dirs: usize,
 }
 
 fn io_err(e: impl std::fmt::Display) -> String {
@@ -551,9 +562,7 @@ impl Applier<'_> {
         }
         let many = staged.len() > SYNCFS_THRESHOLD;
         if many {
-            if let Some(r) = self.roots.first() {
-                fsops::syncfs(r.as_raw_fd()).map_err(io_err)?;
-            }
+            self.sync_roots()?;
         } else {
             for s in &staged {
                 if let Some(f) = &s.file {
@@ -606,23 +615,14 @@ impl Applier<'_> {
                 del_parents.push(p);
             }
         }
-        if many || del_parents.len() > SYNCFS_THRESHOLD {
-            if let Some(r) = self.roots.first() {
-                fsops::syncfs(r.as_raw_fd()).map_err(io_err)?;
-            }
-        } else {
-            for d in dirs
-                .iter()
-                .map(|d| d.as_raw_fd())
-                .chain(del_parents.iter().map(|d| d.as_raw_fd()))
-            {
-                let _ = fsops::fsync(d);
-            }
-        }
+        // Directory entries (renames, removals) are made durable once, at the end of
+        // the pull and before the generation is adopted: until then the copy says
+        // partial and a crash only means the next start redoes them.
+        self.touched_dirs += dirs.len() + del_parents.len();
         Ok(())
     }
 
-    fn finish_dirs(&mut self) {
+    fn finish_dirs(&mut self) -> Result<(), String> {
         let metas = std::mem::take(&mut self.dir_metas);
         let mut v: Vec<_> = metas.into_iter().collect();
         v.sort_by_key(|(k, _)| std::cmp::Reverse(k.1.len()));
@@ -639,10 +639,29 @@ impl Applier<'_> {
             if let Some(Err(e)) = r {
                 log::warn(&format!("directory {}: {e}", rel_str(&key.1)));
             }
-            if let Some(r) = self.roots.get(key.0 as usize) {
-                let _ = fsops::fsync(r.as_raw_fd());
+            self.touched_dirs += 1;
+        }
+        // One sync of each file system involved makes every rename, removal and
+        // directory change durable.
+        if self.touched_dirs > 0 {
+            self.sync_roots()?;
+        }
+        Ok(())
+    }
+
+    /// One `syncfs` per file system the roots are on.
+    fn sync_roots(&self) -> Result<(), String> {
+        let mut seen = Vec::new();
+        for fd in &self.roots {
+            let dev = fsops::fstat(fd.as_raw_fd())
+                .map(|st| st.st_dev)
+                .unwrap_or(0);
+            if !seen.contains(&dev) {
+                seen.push(dev);
+                fsops::syncfs(fd.as_raw_fd()).map_err(io_err)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -669,7 +688,9 @@ pub fn pull(
             sweep_tmp(fd.as_raw_fd());
         }
     }
-    let changes = peer_changes(sess, spec.peer_gen, spec.base.as_deref())?;
+    let pulled = std::fs::read_to_string(pulled_path(state_dir)).unwrap_or_default();
+    let have_all_of_base = spec.base.as_deref().is_some_and(|b| b == pulled.trim());
+    let changes = peer_changes(sess, spec.peer_gen, spec.base.as_deref(), have_all_of_base)?;
     let dirty = local_dirty(state_dir, mine, spec.base.as_deref());
     // Partial from here on: the mirror refuses to start until the pull completes.
     mine.receiving = Some(target_gen.clone());
@@ -701,6 +722,7 @@ pub fn pull(
         staged: Vec::new(),
         deletes: Vec::new(),
         dir_metas: BTreeMap::new(),
+        touched_dirs: 0,
     };
     let res = (|| -> Result<(), String> {
         // The work list: the peer's changed paths, or every entry on either side.
@@ -784,7 +806,7 @@ pub fn pull(
                 }
             }
         }
-        a.finish_dirs();
+        a.finish_dirs()?;
         records::append(state_dir, &a.records).map_err(|e| format!("conflict records: {e}"))?;
         Ok(())
     })();
@@ -795,6 +817,17 @@ pub fn pull(
     mine.adopt(&target_gen, spec.peer);
     mine.save(state_dir)
         .map_err(|e| format!("saving the generation state: {e}"))?;
+    // A generation pulled from a complete log is whole here: the next pull need not
+    // look at the peer's unmirrored changes of it again.
+    let complete = changes.is_some() && matches!(spec.target, Target::Adopt(_));
+    let _ = fsops::write_atomic(
+        &pulled_path(state_dir),
+        if complete {
+            target_gen.id.as_bytes()
+        } else {
+            b""
+        },
+    );
     log::info(&format!(
         "set '{}': pulled from {} in {} ms ({}: {} examined, {} installed, {} deleted, {} conflicts kept, {} kept in place, {} unmirrored here); now at generation {}",
         spec.cfg.set,

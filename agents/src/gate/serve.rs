@@ -64,42 +64,45 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
     if set != cfg.set {
         return refuse(&mut w, format!("set '{set}' does not match '{}'", cfg.set));
     }
-    if !cfg.state_dir.is_dir() {
-        return refuse(
-            &mut w,
-            format!(
-                "no state for set '{}' here ({} does not exist)",
-                cfg.set,
-                cfg.state_dir.display()
-            ),
-        );
-    }
-    // Not a writer now, and not one before this session ends.
-    let _daemon = match try_lock(&crate::mirror::daemon::pidfile(&cfg.state_dir), 30) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return refuse(
-                &mut w,
-                format!(
+    // A node that never held the set has no state dir: it answers as a fresh node
+    // (nothing to pull, not a writer) and creates nothing.
+    let fresh = !cfg.state_dir.is_dir();
+    let mut _locks = Vec::new();
+    if !fresh {
+        // Not a writer now, and not one before this session ends.
+        match try_lock(&crate::mirror::daemon::pidfile(&cfg.state_dir), 30) {
+            Ok(Some(l)) => _locks.push(l),
+            Ok(None) => {
+                return refuse(
+                    &mut w,
+                    format!(
                     "this node is the writer of set '{}' right now (its file-mirror runs): stop \
-                     the service here before pulling from it",
+                         the service here before pulling from it",
                     cfg.set
                 ),
-            )
+                )
+            }
+            Err(e) => return refuse(&mut w, format!("pidfile: {e}")),
         }
-        Err(e) => return refuse(&mut w, format!("pidfile: {e}")),
-    };
-    let _recv = match try_lock(&cfg.state_dir.join("receiver.lock"), 30) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return refuse(
-                &mut w,
-                "another writer is mirroring to this node right now".into(),
-            )
+        match try_lock(&cfg.state_dir.join("receiver.lock"), 30) {
+            Ok(Some(l)) => _locks.push(l),
+            Ok(None) => {
+                return refuse(
+                    &mut w,
+                    "another writer is mirroring to this node right now".into(),
+                )
+            }
+            Err(e) => return refuse(&mut w, format!("receiver lock: {e}")),
         }
-        Err(e) => return refuse(&mut w, format!("receiver lock: {e}")),
+    }
+    let state = if fresh {
+        GenState {
+            set: cfg.set.clone(),
+            ..Default::default()
+        }
+    } else {
+        GenState::load(&cfg.state_dir, &cfg.set).map_err(|e| e.to_string())?
     };
-    let state = GenState::load(&cfg.state_dir, &cfg.set).map_err(|e| e.to_string())?;
     let json = serde_json::to_string(&state).unwrap_or_default();
     proto::send(&mut w, &Frame::HelloOk { state_json: json })
         .and_then(|_| w.flush())

@@ -200,6 +200,8 @@ struct Link {
     last_error: Option<String>,
     retry_at: Instant,
     peer_gen: Option<GenState>,
+    /// The peer received data of the current generation.
+    got_gen: bool,
 }
 
 struct Worker {
@@ -371,6 +373,7 @@ pub fn run_worker(state_dir: &Path) -> i32 {
             last_error: None,
             retry_at: now,
             peer_gen: None,
+            got_gen: false,
         })
         .collect();
     status.watching = true;
@@ -532,6 +535,31 @@ impl Worker {
         }
     }
 
+    /// A peer that had this generation dropped: what follows is not on it. Like DRBD's
+    /// new current UUID when a primary loses its peer, a new generation (a child of
+    /// this one) begins, so the peer's generation shows it is behind (the resync gate
+    /// pulls the rest: this generation's unsynced log records and the new one's).
+    fn split_generation(&mut self, peer: &str) {
+        let old = self.me.id.clone();
+        let g = self.gen.begin_writer(&self.cfg.node);
+        if let Err(e) = self.gen.save(&self.state_dir) {
+            log::error(&format!("saving the generation state: {e}"));
+        }
+        super::cluster::publish_generation(&self.cfg.set, &self.gen);
+        self.changelog.end();
+        self.changelog = ChangeLog::open(&self.state_dir, &g.id);
+        self.me = g;
+        for l in &mut self.links {
+            l.got_gen = false;
+        }
+        self.status.generation = self.gen.clone();
+        self.dirty_status = true;
+        log::info(&format!(
+            "set '{}': peer {peer} dropped: new generation {} (child of {old})",
+            self.cfg.set, self.me.id
+        ));
+    }
+
     /// Marks root `r` (or every root) as on every peer in the change log, when every
     /// peer has a session.
     fn mark_synced(&mut self, r: Option<usize>, since_ms: u64) {
@@ -595,6 +623,7 @@ impl Worker {
                 ));
                 self.links[i].peer_gen = Some(s.peer_state.clone());
                 self.links[i].session = Some(s);
+                self.links[i].got_gen = true;
                 self.full_pass(i);
             }
             Err(e) => self.link_failed(i, e),
@@ -602,6 +631,9 @@ impl Worker {
     }
 
     fn link_failed(&mut self, i: usize, e: SessionError) {
+        if self.links[i].got_gen {
+            self.split_generation(&self.links[i].peer.name.clone());
+        }
         let l = &mut self.links[i];
         let (state, wait) = match &e {
             SessionError::Refused(r) if r.contains("two writers") => {
