@@ -353,8 +353,8 @@ fn refusals_stale_gate_writer_peer_and_two_writers() {
     assert_eq!(code(&lab.gate(a, "monitor")), 0);
 }
 
-#[test]
-fn split_brain_is_refused_by_default_and_merged_with_keep_both() {
+/// Both sides wrote since their common generation; alpha's gate refuses, naming both.
+fn split_brain() -> Lab {
     let Story { lab } = steps_1_to_3(Lab::new("mail"));
     let (a, b) = ("alpha", "beta");
     assert_eq!(code(&lab.mirror(b, "stop")), 0);
@@ -377,10 +377,11 @@ fn split_brain_is_refused_by_default_and_merged_with_keep_both() {
         e.contains("split brain") && e.contains("alpha") && e.contains("node beta"),
         "{e}"
     );
-    let mut lab = lab;
-    lab.extra.push(("split_policy".into(), "keep-both".into()));
-    let o = lab.gate(a, "start");
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    lab
+}
+
+fn assert_merged(lab: &Lab) {
+    let (a, b) = ("alpha", "beta");
     // Each side's changes apply; both versions of the conflict are kept.
     let on_a = messages(&lab.mail(a));
     assert!(on_a.contains_key("s001") && on_a.contains_key("b010"));
@@ -406,4 +407,30 @@ fn split_brain_is_refused_by_default_and_merged_with_keep_both() {
         files(&lab.mail(a)) == files(&lab.mail(b))
     });
     assert_eq!(code(&lab.mirror(a, "stop")), 0);
+}
+
+#[test]
+fn split_brain_is_refused_by_default_and_merged_with_keep_both() {
+    let mut lab = split_brain();
+    lab.extra.push(("split_policy".into(), "keep-both".into()));
+    let o = lab.gate("alpha", "start");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_merged(&lab);
+}
+
+#[test]
+fn split_brain_resolved_by_an_explicit_logged_resync_from_the_peer() {
+    let lab = split_brain();
+    let o = lab.bulwark("alpha", &["resync", "--set", "mail", "--from", "beta"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("pulled from beta"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("admin-requested resync of alpha from beta"),
+        "logged: {}",
+        stderr(&o)
+    );
+    // alpha now holds a generation descending from both: the gate lets it start.
+    let o = lab.gate("alpha", "start");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_merged(&lab);
 }

@@ -97,7 +97,11 @@ fn save_params(ctx: &Context, state_dir: &Path) {
         }
     }
     if let Ok(data) = serde_json::to_vec_pretty(&m) {
-        let _ = fsops::write_atomic(&saved_params_path(state_dir), &data);
+        let p = saved_params_path(state_dir);
+        if std::fs::read(&p).ok().as_deref() != Some(&data[..]) {
+            // A convenience for the admin commands: atomic, but not worth an fsync.
+            let _ = super::pull::write_replace(&p, &data);
+        }
     }
 }
 

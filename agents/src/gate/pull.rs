@@ -83,6 +83,19 @@ pub struct PullSpec<'a> {
     pub deadline: Instant,
 }
 
+/// Replaces `path` atomically (temporary file and rename) without syncing: for hints
+/// and for writes a later sync covers.
+pub fn write_replace(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_file_name(format!(
+        "{}{}.{}",
+        fsops::TMP_PREFIX,
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Names the last generation this node pulled whole (from complete change logs).
 pub fn pulled_path(state_dir: &Path) -> PathBuf {
     state_dir.join("gate-pulled")
@@ -224,6 +237,8 @@ struct Applier<'a> {
     deletes: Vec<Key>,
     dir_metas: BTreeMap<Key, Meta>,
     touched_dirs: usize,
+    /// The partial mark is written but not yet synced (see `pull`).
+    state_unsynced: bool,
 }
 
 fn io_err(e: impl std::fmt::Display) -> String {
@@ -561,8 +576,9 @@ impl Applier<'_> {
             }
         }
         let many = staged.len() > SYNCFS_THRESHOLD;
-        if many {
+        if many || self.state_unsynced {
             self.sync_roots()?;
+            self.state_unsynced = false;
         } else {
             for s in &staged {
                 if let Some(f) = &s.file {
@@ -695,8 +711,26 @@ pub fn pull(
     // Partial from here on: the mirror refuses to start until the pull completes.
     mine.receiving = Some(target_gen.clone());
     mine.consistent = false;
-    mine.save(state_dir)
-        .map_err(|e| format!("saving the generation state: {e}"))?;
+    // The partial mark must be durable before the first file is replaced. On the roots'
+    // file system the first batch's syncfs (before any rename) makes it so; elsewhere
+    // it is synced now.
+    let state_dev = fsops::open_dir_path(state_dir)
+        .and_then(|d| fsops::fstat(d.as_raw_fd()))
+        .map(|st| st.st_dev)
+        .ok();
+    let same_fs = state_dev.is_some()
+        && roots
+            .iter()
+            .all(|r| fsops::fstat(r.as_raw_fd()).map(|st| st.st_dev).ok() == state_dev);
+    if same_fs {
+        mine.updated_ms = fsops::now_ms();
+        let data = serde_json::to_vec_pretty(&*mine).map_err(|e| e.to_string())?;
+        write_replace(&GenState::path(state_dir), &data)
+            .map_err(|e| format!("saving the generation state: {e}"))?;
+    } else {
+        mine.save(state_dir)
+            .map_err(|e| format!("saving the generation state: {e}"))?;
+    }
     let mut a = Applier {
         spec,
         my_gen: mine
@@ -723,6 +757,7 @@ pub fn pull(
         deletes: Vec::new(),
         dir_metas: BTreeMap::new(),
         touched_dirs: 0,
+        state_unsynced: same_fs,
     };
     let res = (|| -> Result<(), String> {
         // The work list: the peer's changed paths, or every entry on either side.
