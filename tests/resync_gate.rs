@@ -247,7 +247,7 @@ fn mail_spool_story_gate_pulls_back_before_the_service_starts() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     wait_for(
         "alpha's complete pass to beta",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || files(&lab.mail(a)) == files(&lab.mail(b)),
     );
     assert!(messages(&lab.mail(b)).contains_key("m025"));
@@ -403,7 +403,7 @@ fn assert_merged(lab: &Lab) {
     // The merged generation descends from both: the mirror may start and push.
     let o = lab.mirror(a, "start");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    wait_for("merged tree on beta", Duration::from_secs(10), || {
+    wait_for("merged tree on beta", Duration::from_secs(30), || {
         files(&lab.mail(a)) == files(&lab.mail(b))
     });
     assert_eq!(code(&lab.mirror(a, "stop")), 0);

@@ -202,7 +202,7 @@ impl Lab {
     /// waits until that pass is done.
     pub fn flush(&self, n: &str) {
         std::thread::sleep(Duration::from_millis(50)); // the events are read
-        wait_for("the mirror's first pass", Duration::from_secs(10), || {
+        wait_for("the mirror's first pass", Duration::from_secs(30), || {
             self.status(n)["peers"][0]["state"] == "in-sync"
         });
         let t = std::time::SystemTime::now()
@@ -212,7 +212,7 @@ impl Lab {
         let pid = pidfile_pid(&self.state(n)).expect("mirror running");
         // SAFETY: the daemon this test started.
         unsafe { libc::kill(pid, libc::SIGUSR1) };
-        wait_for("the forced pass", Duration::from_secs(10), || {
+        wait_for("the forced pass", Duration::from_secs(30), || {
             let st = self.status(n);
             st["updated_ms"].as_u64().unwrap_or(0) > t + 20 && st["pending"] == 0
         });
