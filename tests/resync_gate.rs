@@ -251,6 +251,10 @@ fn mail_spool_story_gate_pulls_back_before_the_service_starts() {
         || files(&lab.mail(a)) == files(&lab.mail(b)),
     );
     assert!(messages(&lab.mail(b)).contains_key("m025"));
+    // beta's outage changes were pulled whole: its receiver keeps no copies of them.
+    let o = lab.bulwark(b, &["conflicts", "--set", "mail", "--json"]);
+    let recs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(recs.as_array().map(|r| r.len()), Some(0), "{recs}");
     assert_eq!(code(&lab.mirror(a, "stop")), 0);
 }
 

@@ -242,6 +242,16 @@ impl PullSession {
         Ok(())
     }
 
+    /// Tells the peer this node now has everything it logged in `gen`.
+    pub fn synced(&mut self, gen: &str) -> Result<(), String> {
+        self.send(&Frame::Synced { gen: gen.into() })?;
+        self.flush()?;
+        match self.recv()? {
+            Frame::End => Ok(()),
+            other => Err(format!("protocol error: {other:?}")),
+        }
+    }
+
     pub fn close(mut self) {
         let _ = proto::send(&mut self.w, &Frame::Bye);
         let _ = self.w.flush();

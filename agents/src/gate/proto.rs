@@ -54,6 +54,12 @@ pub enum Frame {
     Chunk(Vec<u8>),
     End,
     Bye,
+    /// Client, after a complete pull: everything the peer logged in generation `gen` is
+    /// here now; the peer marks its log synced (so its receiver does not keep those
+    /// changes again when this node's mirror pushes). Answered by `End`.
+    Synced {
+        gen: String,
+    },
 }
 
 fn bad(m: &str) -> io::Error {
@@ -183,6 +189,10 @@ impl Frame {
             }
             Frame::End => e.0.push(11),
             Frame::Bye => e.0.push(12),
+            Frame::Synced { gen } => {
+                e.0.push(13);
+                e.bytes(gen.as_bytes());
+            }
         }
         let len = (e.0.len() - 4) as u32;
         e.0[..4].copy_from_slice(&len.to_le_bytes());
@@ -223,6 +233,7 @@ impl Frame {
             10 => Frame::Chunk(d.0.to_vec()),
             11 => Frame::End,
             12 => Frame::Bye,
+            13 => Frame::Synced { gen: d.str()? },
             _ => return Err(bad("unknown frame tag")),
         })
     }
@@ -304,6 +315,7 @@ mod tests {
             Frame::Chunk(vec![1, 2]),
             Frame::End,
             Frame::Bye,
+            Frame::Synced { gen: "g".into() },
         ];
         let mut buf = Vec::new();
         for f in &all {

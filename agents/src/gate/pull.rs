@@ -849,6 +849,22 @@ pub fn pull(
         a.abort();
         return Err(e);
     }
+    // The peer's logged changes are all here now (its unmirrored ones included).
+    let mut done: Vec<String> = std::iter::once(spec.peer_gen.id.clone())
+        .chain(spec.peer_gen.history.iter().cloned())
+        .take_while(|g| spec.base.as_deref() != Some(g.as_str()))
+        .collect();
+    if let Some(b) = &spec.base {
+        done.push(b.clone());
+    }
+    for g in &done {
+        if let Err(e) = sess.synced(g) {
+            log::warn(&format!(
+                "telling {} that generation {g} is here: {e}",
+                spec.peer
+            ));
+        }
+    }
     mine.adopt(&target_gen, spec.peer);
     mine.save(state_dir)
         .map_err(|e| format!("saving the generation state: {e}"))?;

@@ -122,6 +122,22 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
             Frame::LogReq { gen } => send_log(&mut w, &cfg.state_dir, &gen),
             Frame::ManifestReq => manifest(&mut w, &mut roots),
             Frame::Get { root, path } => get(&mut w, &mut roots, root, &path),
+            Frame::Synced { gen } => {
+                if !fresh
+                    && gen.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && changelog::read(&cfg.state_dir, &gen)
+                        .ok()
+                        .flatten()
+                        .is_some()
+                {
+                    if let Err(e) =
+                        changelog::mark_synced(&cfg.state_dir, &gen, cfg.roots.len() as u32)
+                    {
+                        log::warn(&format!("marking generation {gen} synced: {e}"));
+                    }
+                }
+                proto::send(&mut w, &Frame::End)
+            }
             other => Err(io::Error::other(format!("unexpected frame {other:?}"))),
         };
         res.and_then(|_| w.flush())
