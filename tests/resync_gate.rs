@@ -62,7 +62,12 @@ fn steps_1_to_3(lab: Lab) -> Story {
     // Forced passes until beta has it all (a pass may start before every event is read).
     let mut n = 0;
     while files(&lab.mail(a)) != files(&lab.mail(b)) {
-        assert!(n < 20, "alpha's mail did not reach beta");
+        assert!(
+            n < 20,
+            "alpha's mail did not reach beta\nstatus: {}\nlog:\n{}",
+            std::fs::read_to_string(lab.state(a).join("status.json")).unwrap_or_default(),
+            std::fs::read_to_string(lab.state(a).join("daemon.log")).unwrap_or_default()
+        );
         lab.flush(a);
         n += 1;
     }
