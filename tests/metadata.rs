@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Every OCF resource agent the package ships (binaries in the root package).
-const AGENTS: &[&str] = &["floating-ip", "arp-refresh", "ping-arbiter", "file-mirror"];
+const AGENTS: &[&str] = &[
+    "floating-ip",
+    "arp-refresh",
+    "ping-arbiter",
+    "file-mirror",
+    "resync-gate",
+];
 
 const DTD_DIR: &str = "/usr/share/resource-agents";
 const RA_RNG: &str = "/usr/share/resource-agents/metadata.rng";

@@ -3,6 +3,7 @@
 pub mod announce;
 pub mod arp_refresh;
 pub mod floating_ip;
+pub mod gate;
 pub mod mirror;
 pub mod netlink;
 pub mod ping_arbiter;

@@ -223,8 +223,18 @@ pub fn running_pid(state_dir: &Path) -> Option<i32> {
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    // The same directory, also when one of the paths goes through a symlink.
+    let want = std::fs::canonicalize(state_dir).ok();
     let is_daemon = words.iter().any(|w| *w == b"daemon")
-        && words.contains(&state_dir.as_os_str().as_encoded_bytes());
+        && words.iter().any(|w| {
+            *w == state_dir.as_os_str().as_encoded_bytes()
+                || (want.is_some()
+                    && std::fs::canonicalize(std::path::Path::new(
+                        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(w),
+                    ))
+                    .ok()
+                        == want)
+        });
     is_daemon.then_some(pid)
 }
 

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 const USAGE: &str = "usage: bulwark-mirror daemon --state-dir DIR\n       \
 bulwark-mirror worker --state-dir DIR\n       \
-bulwark-mirror receive --set SET --state-dir DIR --root DIR [--root DIR ...]";
+bulwark-mirror receive --set SET --state-dir DIR --root DIR [--root DIR ...]\n       \
+bulwark-mirror pull --set SET --state-dir DIR --root DIR [--root DIR ...]";
 
 /// `bulwark-mirror`: returns the exit code.
 pub fn mirror_main(args: Vec<OsString>) -> i32 {
@@ -49,7 +50,8 @@ pub fn mirror_main(args: Vec<OsString>) -> i32 {
             log::init(LogConfig::from_env("bulwark-mirror"));
             daemon::run_worker(&state_dir)
         }
-        Some("receive") => {
+        Some(c @ ("receive" | "pull")) => {
+            let pull = c == "pull";
             let mut lc = LogConfig::from_env("bulwark-mirror-receiver");
             lc.tag = "bulwark-mirror-receiver".into();
             log::init(lc);
@@ -81,7 +83,12 @@ pub fn mirror_main(args: Vec<OsString>) -> i32 {
                 state_dir,
                 node: super::cluster::hostname(),
             };
-            match receiver::serve_stdio(&cfg) {
+            let served = if pull {
+                crate::gate::serve::serve_stdio(&cfg)
+            } else {
+                receiver::serve_stdio(&cfg)
+            };
+            match served {
                 Ok(()) => 0,
                 Err(e) => {
                     log::error(&e);

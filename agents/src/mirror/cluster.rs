@@ -44,6 +44,12 @@ pub fn cluster_node() -> Option<String> {
         if std::env::var_os("BULWARK_NO_CLUSTER").is_some() {
             return None;
         }
+        // Pacemaker names the node in every action's environment: no fork needed.
+        if let Ok(n) = std::env::var("OCF_RESKEY_CRM_meta_on_node") {
+            if !n.trim().is_empty() {
+                return Some(n.trim().to_string());
+            }
+        }
         let n = tool("crm_node", &["-n"], Duration::from_secs(5)).filter(|n| !n.is_empty());
         if n.is_none() {
             log::info("no running cluster found (crm_node -n failed): generations are kept in the state dir only");

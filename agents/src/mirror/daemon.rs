@@ -5,6 +5,7 @@
 //! manifest; a queue overflow rescans only the root it happened on, locally, against
 //! what the peer is known to have.
 
+use super::changelog::ChangeLog;
 use super::config::{self, Config, Peer};
 use super::fsops::{self, Beneath};
 use super::gen::{GenState, Generation};
@@ -199,6 +200,8 @@ struct Link {
     last_error: Option<String>,
     retry_at: Instant,
     peer_gen: Option<GenState>,
+    /// The peer received data of the current generation.
+    got_gen: bool,
 }
 
 struct Worker {
@@ -213,6 +216,8 @@ struct Worker {
     status: Status,
     next_verify: Instant,
     dirty_status: bool,
+    /// What changed in this generation, for the resync gate.
+    changelog: ChangeLog,
 }
 
 /// Outcome of sending one root's (or a full pass's) batch to a peer.
@@ -368,6 +373,7 @@ pub fn run_worker(state_dir: &Path) -> i32 {
             last_error: None,
             retry_at: now,
             peer_gen: None,
+            got_gen: false,
         })
         .collect();
     status.watching = true;
@@ -382,7 +388,9 @@ pub fn run_worker(state_dir: &Path) -> i32 {
         me.id
     ));
     let verify = Duration::from_millis(cfg.verify_interval_ms.max(1000));
+    let changelog = ChangeLog::open(state_dir, &me.id);
     let mut w = Worker {
+        changelog,
         state_dir: state_dir.to_path_buf(),
         gen,
         me,
@@ -488,6 +496,7 @@ impl Worker {
                 let now = Instant::now();
                 let now_ms = fsops::now_ms();
                 let root = &mut self.roots[r];
+                let log = &mut self.changelog;
                 root.last_event = now;
                 for ev in events.drain(..) {
                     match ev {
@@ -498,9 +507,17 @@ impl Worker {
                             {
                                 continue;
                             }
-                            root.pending.entry(p).or_insert((now, now_ms));
+                            if let std::collections::btree_map::Entry::Vacant(v) =
+                                root.pending.entry(p)
+                            {
+                                log.changed(root.idx, v.key());
+                                v.insert((now, now_ms));
+                            }
                         }
-                        Event::Overflow => root.overflowed = true,
+                        Event::Overflow => {
+                            log.gap(Some(root.idx));
+                            root.overflowed = true
+                        }
                     }
                 }
                 if self.roots[r].overflowed {
@@ -514,6 +531,44 @@ impl Worker {
                 for r in 0..self.roots.len() {
                     self.flush_root(r);
                 }
+            }
+        }
+    }
+
+    /// A peer that had this generation dropped: what follows is not on it. Like DRBD's
+    /// new current UUID when a primary loses its peer, a new generation (a child of
+    /// this one) begins, so the peer's generation shows it is behind (the resync gate
+    /// pulls the rest: this generation's unsynced log records and the new one's).
+    fn split_generation(&mut self, peer: &str) {
+        let old = self.me.id.clone();
+        let g = self.gen.begin_writer(&self.cfg.node);
+        if let Err(e) = self.gen.save(&self.state_dir) {
+            log::error(&format!("saving the generation state: {e}"));
+        }
+        super::cluster::publish_generation(&self.cfg.set, &self.gen);
+        self.changelog.end();
+        self.changelog = ChangeLog::open(&self.state_dir, &g.id);
+        self.me = g;
+        for l in &mut self.links {
+            l.got_gen = false;
+        }
+        self.status.generation = self.gen.clone();
+        self.dirty_status = true;
+        log::info(&format!(
+            "set '{}': peer {peer} dropped: new generation {} (child of {old})",
+            self.cfg.set, self.me.id
+        ));
+    }
+
+    /// Marks root `r` (or every root) as on every peer in the change log, when every
+    /// peer has a session.
+    fn mark_synced(&mut self, r: Option<usize>, since_ms: u64) {
+        if !self.links.iter().all(|l| l.session.is_some()) {
+            return;
+        }
+        for (i, root) in self.roots.iter().enumerate() {
+            if r.is_none_or(|r| r == i) {
+                self.changelog.synced(root.idx, since_ms);
             }
         }
     }
@@ -568,6 +623,7 @@ impl Worker {
                 ));
                 self.links[i].peer_gen = Some(s.peer_state.clone());
                 self.links[i].session = Some(s);
+                self.links[i].got_gen = true;
                 self.full_pass(i);
             }
             Err(e) => self.link_failed(i, e),
@@ -575,6 +631,9 @@ impl Worker {
     }
 
     fn link_failed(&mut self, i: usize, e: SessionError) {
+        if self.links[i].got_gen {
+            self.split_generation(&self.links[i].peer.name.clone());
+        }
         let l = &mut self.links[i];
         let (state, wait) = match &e {
             SessionError::Refused(r) if r.contains("two writers") => {
@@ -599,12 +658,19 @@ impl Worker {
     /// A complete pass against the peer's manifest; the peer adopts our generation.
     fn full_pass(&mut self, i: usize) {
         let started = Instant::now();
+        let started_ms = fsops::now_ms();
         self.links[i].state = "syncing".into();
         self.write_status();
         // Changes journalled from now on are sent after the pass anyway.
         let res = self.full_pass_inner(i);
         match res {
             Ok(()) => {
+                // Peer i has everything; the others everything but what is pending.
+                for r in 0..self.roots.len() {
+                    if self.links.len() == 1 || self.roots[r].pending.is_empty() {
+                        self.mark_synced(Some(r), started_ms);
+                    }
+                }
                 let l = &mut self.links[i];
                 l.state = "in-sync".into();
                 l.last_error = None;
@@ -816,11 +882,14 @@ impl Worker {
             self.write_status();
         }
         let started = Instant::now();
+        let started_ms = fsops::now_ms();
         let pending = std::mem::take(&mut self.roots[r].pending);
         let mut keep: BTreeMap<Vec<u8>, (Instant, u64)> = BTreeMap::new();
         let mut any = false;
+        let mut all_ok = true;
         for i in 0..self.links.len() {
             let Some(mut s) = self.links[i].session.take() else {
+                all_ok = false;
                 continue;
             };
             any = true;
@@ -836,11 +905,15 @@ impl Worker {
                     self.links[i].session = Some(s);
                 }
                 Err(e) => {
+                    all_ok = false;
                     self.links[i].index = index;
                     drop(s);
                     self.link_failed(i, e);
                 }
             }
+        }
+        if all_ok && any && keep.is_empty() {
+            self.mark_synced(Some(r), started_ms);
         }
         if !any {
             // No peer in session: keep the changes (a reconnect does a complete pass,
@@ -1013,8 +1086,14 @@ impl Worker {
             let now = Instant::now();
             let now_ms = fsops::now_ms();
             for e in ev {
-                if let Event::Changed(p) | Event::NewDir(p) = e {
-                    self.roots[r].pending.entry(p).or_insert((now, now_ms));
+                match e {
+                    Event::Changed(p) | Event::NewDir(p) => {
+                        if !self.roots[r].pending.contains_key(&p) {
+                            self.changelog.changed(self.roots[r].idx, &p);
+                        }
+                        self.roots[r].pending.entry(p).or_insert((now, now_ms));
+                    }
+                    Event::Overflow => self.changelog.gap(Some(self.roots[r].idx)),
                 }
             }
         }
@@ -1027,6 +1106,7 @@ impl Worker {
             self.flush_root(r);
         }
         let left: usize = self.roots.iter().map(|r| r.pending.len()).sum();
+        self.changelog.end();
         for l in &mut self.links {
             if let Some(s) = l.session.take() {
                 s.close();

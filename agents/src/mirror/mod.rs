@@ -8,6 +8,7 @@
 //! - [`delta`]: large-file block delta; [`agent`]: the OCF agent; [`cli`]: binaries' entry points.
 
 pub mod agent;
+pub mod changelog;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -167,6 +167,19 @@ pub fn serve(cfg: &ReceiverConfig, r: impl Read, w: impl Write) -> Result<(), St
     if let Err(why) = state.accepts(&sender) {
         return refuse(&mut w, why);
     }
+    // This node's own unmirrored changes are kept before a newer writer's pass.
+    if let Err(e) = crate::gate::protect::before_foreign_pass(
+        &cfg.state_dir,
+        &cfg.roots,
+        &state,
+        &sender,
+        &node,
+    ) {
+        return refuse(
+            &mut w,
+            format!("keeping this node's unmirrored changes: {e}"),
+        );
+    }
     if state.begin_receiving(&sender) {
         state
             .save(&cfg.state_dir)

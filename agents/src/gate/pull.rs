@@ -1,0 +1,984 @@
+//! The copy-back: pulls from a peer every difference since the common generation and
+//! applies it here atomically (guarantees 2, 4, 5).
+//!
+//! - **What to pull.** The peer's change logs for every generation it wrote since the
+//!   common one list the paths it changed: the pull costs O(changes). When a log is
+//!   missing or incomplete (a restart, an overflow, an unclean stop), the peer's
+//!   manifest is compared with this tree instead (metadata only; content moves only
+//!   for entries that differ). Never a blind copy.
+//! - **What changed here.** This node's own log of the common generation lists what it
+//!   changed after its last complete mirror pass (`s` marks); a file whose ctime is after
+//!   that mark counts as changed too (a log tail lost in a crash).
+//! - **Conflicts.** Changed on both sides: the peer's version is installed, this node's
+//!   is kept under `conflicts/` with a record. Deleted on one side and changed on the
+//!   other: the changed version wins. Nothing is removed that was not removed on the peer.
+//! - **Atomic and resumable.** Files are written to temporary names in their directory,
+//!   synced, then renamed; conflict copies are hard links (or synced copies) made before
+//!   the rename. This node's state says "partial" until the end, so a `kill -9` at any
+//!   point leaves old or new files only, and the next start completes the work.
+
+use super::client::{Got, PullSession};
+use super::records::{self, Record};
+use crate::mirror::changelog;
+use crate::mirror::config::{self, Config};
+use crate::mirror::fsops::{self, PathError};
+use crate::mirror::gen::{GenState, Generation};
+use crate::mirror::wire::{Kind, Meta};
+use ocf_metadata::log;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub type Key = (u32, Vec<u8>);
+pub type RemoteMap = BTreeMap<Key, (Meta, Vec<u8>)>;
+
+const BATCH: usize = 256;
+const SYNCFS_THRESHOLD: usize = 16;
+use super::protect::CTIME_SLACK_MS;
+
+/// What this node changed since the common generation.
+#[derive(Debug, Clone)]
+pub enum Dirty {
+    /// No trustworthy record: every difference counts as a local change.
+    Unknown,
+    Known {
+        paths: BTreeSet<Key>,
+        /// Per root, the last mark after which changes were not mirrored (ctime check).
+        since_ms: HashMap<u32, u64>,
+        /// Whether this node wrote the common generation (the ctime check applies).
+        wrote: bool,
+    },
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub examined: usize,
+    pub installed: usize,
+    pub deleted: usize,
+    pub conflicts: usize,
+    pub kept_in_place: usize,
+    pub unmirrored: usize,
+}
+
+/// How the pull ends: adopt the peer's generation, or (keep-both) a merged one.
+pub enum Target {
+    Adopt(Generation),
+    Merge(Generation),
+}
+
+pub struct PullSpec<'a> {
+    pub cfg: &'a Config,
+    pub me: &'a str,
+    pub peer: &'a str,
+    pub peer_gen: &'a Generation,
+    /// The newest generation both sides descend from (None: unrelated).
+    pub base: Option<String>,
+    pub target: Target,
+    pub deadline: Instant,
+}
+
+/// Replaces `path` atomically (temporary file and rename) without syncing: for hints
+/// and for writes a later sync covers.
+pub fn write_replace(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_file_name(format!(
+        "{}{}.{}",
+        fsops::TMP_PREFIX,
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Names the last generation this node pulled whole (from complete change logs).
+pub fn pulled_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("gate-pulled")
+}
+
+/// The generations from `g` back to `base` (exclusive), or None when `base` is not an
+/// ancestor of `g`.
+pub fn chain_to(g: &Generation, base: &str) -> Option<Vec<String>> {
+    let mut out = vec![g.id.clone()];
+    if g.id == base {
+        return Some(Vec::new());
+    }
+    for h in &g.history {
+        if h == base {
+            return Some(out);
+        }
+        out.push(h.clone());
+    }
+    None
+}
+
+/// The newest common ancestor of two generations.
+pub fn common_base(a: &Generation, b: &Generation) -> Option<String> {
+    let bs: BTreeSet<&String> = std::iter::once(&b.id).chain(b.history.iter()).collect();
+    std::iter::once(&a.id)
+        .chain(a.history.iter())
+        .find(|x| bs.contains(x))
+        .cloned()
+}
+
+/// The peer's changes since `base` from its logs, or None (use the manifest).
+fn peer_changes(
+    sess: &mut PullSession,
+    peer_gen: &Generation,
+    base: Option<&str>,
+    have_all_of_base: bool,
+) -> Result<Option<BTreeSet<Key>>, String> {
+    let Some(base) = base else { return Ok(None) };
+    let Some(chain) = chain_to(peer_gen, base) else {
+        return Ok(None);
+    };
+    let mut out = BTreeSet::new();
+    for g in &chain {
+        let Some(data) = sess.log(g)? else {
+            log::info(&format!(
+                "no change log of generation {g} on {}: comparing manifests",
+                sess.name
+            ));
+            return Ok(None);
+        };
+        let v = changelog::parse(&data);
+        if !v.complete() {
+            log::info(&format!(
+                "the change log of generation {g} on {} is incomplete (restart, overflow or unclean stop): comparing manifests",
+                sess.name
+            ));
+            return Ok(None);
+        }
+        out.extend(v.changed);
+    }
+    // What the peer wrote in the common generation and never mirrored (when it wrote
+    // it), unless this node pulled that whole generation from a complete log already.
+    if have_all_of_base {
+        return Ok(Some(out));
+    }
+    if let Some(data) = sess.log(base)? {
+        let v = changelog::parse(&data);
+        if v.gap_unsynced.is_empty() {
+            out.extend(v.unsynced);
+        } else {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// This node's changes since `base`.
+pub fn local_dirty(state_dir: &Path, mine: &GenState, base: Option<&str>) -> Dirty {
+    let (Some(cur), Some(base)) = (&mine.current, base) else {
+        return Dirty::Unknown;
+    };
+    let Some(chain) = chain_to(cur, base) else {
+        return Dirty::Unknown;
+    };
+    let mut paths = BTreeSet::new();
+    for g in &chain {
+        match changelog::read(state_dir, g) {
+            Ok(Some(d)) => {
+                let v = changelog::parse(&d);
+                if !v.complete() {
+                    return Dirty::Unknown;
+                }
+                paths.extend(v.changed);
+            }
+            _ => return Dirty::Unknown,
+        }
+    }
+    let mut since_ms = HashMap::new();
+    let mut wrote = false;
+    if let Ok(Some(d)) = changelog::read(state_dir, base) {
+        let v = changelog::parse(&d);
+        wrote = true;
+        if !v.gap_unsynced.is_empty() {
+            return Dirty::Unknown;
+        }
+        paths.extend(v.unsynced);
+        since_ms = v.last_sync_ms;
+    }
+    Dirty::Known {
+        paths,
+        since_ms,
+        wrote,
+    }
+}
+
+struct Staged {
+    parent: OwnedFd,
+    tmp: CString,
+    name: CString,
+    file: Option<File>,
+    meta: Meta,
+    written: u64,
+    key: Key,
+}
+
+struct Applier<'a> {
+    spec: &'a PullSpec<'a>,
+    my_gen: String,
+    roots: Vec<OwnedFd>,
+    root_paths: Vec<PathBuf>,
+    conflicts_dir: PathBuf,
+    dirty: Dirty,
+    excludes: Vec<CString>,
+    chown: bool,
+    counter: u64,
+    report: Report,
+    records: Vec<Record>,
+    staged: Vec<Staged>,
+    deletes: Vec<Key>,
+    dir_metas: BTreeMap<Key, Meta>,
+    touched_dirs: usize,
+    /// The partial mark is written but not yet synced (see `pull`).
+    state_unsynced: bool,
+}
+
+fn io_err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn rel_str(rel: &[u8]) -> String {
+    String::from_utf8_lossy(rel).into_owned()
+}
+
+impl Applier<'_> {
+    fn abs(&self, key: &Key) -> PathBuf {
+        let r = &self.root_paths[key.0 as usize];
+        if key.1.is_empty() {
+            r.clone()
+        } else {
+            r.join(std::ffi::OsStr::from_bytes(&key.1))
+        }
+    }
+
+    fn parent(&self, key: &Key, create: bool) -> Result<(OwnedFd, Option<CString>), String> {
+        let rfd = self
+            .roots
+            .get(key.0 as usize)
+            .ok_or("unknown root")?
+            .as_raw_fd();
+        let comps = fsops::check_rel(&key.1).map_err(io_err)?;
+        let parent = fsops::open_parent(rfd, &comps, create).map_err(|e| match e {
+            PathError::ThroughSymlink(c) => {
+                format!(
+                    "{}: passes through a symlink at {c}: refused",
+                    rel_str(&key.1)
+                )
+            }
+            other => other.to_string(),
+        })?;
+        let name = comps
+            .last()
+            .map(|n| fsops::cstr(n))
+            .transpose()
+            .map_err(io_err)?;
+        Ok((parent, name))
+    }
+
+    /// This node's entry at `key` (None: absent, or below a missing directory).
+    fn local(&self, key: &Key) -> Option<Meta> {
+        if key.1.is_empty() {
+            let st = fsops::fstat(self.roots.get(key.0 as usize)?.as_raw_fd()).ok()?;
+            return fsops::meta_of_stat(&st);
+        }
+        let (p, name) = self.parent(key, false).ok()?;
+        let st = fsops::lstat_at(p.as_raw_fd(), name.as_ref()?).ok()?;
+        fsops::meta_of_stat(&st)
+    }
+
+    fn local_target(&self, key: &Key) -> Vec<u8> {
+        self.parent(key, false)
+            .ok()
+            .and_then(|(p, n)| fsops::readlink_at(p.as_raw_fd(), n.as_ref()?).ok())
+            .unwrap_or_default()
+    }
+
+    fn changed_here(&self, key: &Key, m: &Meta) -> bool {
+        match &self.dirty {
+            Dirty::Unknown => true,
+            Dirty::Known {
+                paths,
+                since_ms,
+                wrote,
+            } => {
+                if paths.contains(key) {
+                    return true;
+                }
+                if !*wrote {
+                    return false;
+                }
+                let since = since_ms.get(&key.0).copied().unwrap_or(0);
+                super::protect::ctime_ms(m) + CTIME_SLACK_MS >= since
+            }
+        }
+    }
+
+    fn record(&mut self, kind: &str, key: &Key, copy: Option<PathBuf>) {
+        match kind {
+            "conflict" => self.report.conflicts += 1,
+            "kept-in-place" => self.report.kept_in_place += 1,
+            "unmirrored" => self.report.unmirrored += 1,
+            _ => {}
+        }
+        let peer_gen = match &self.spec.target {
+            Target::Adopt(g) | Target::Merge(g) => g.id.clone(),
+        };
+        self.records.push(Record {
+            kind: kind.into(),
+            path: self.abs(key).display().to_string(),
+            root: key.0,
+            rel: rel_str(&key.1),
+            copy: copy.map(|p| p.display().to_string()),
+            generation: self.my_gen.clone(),
+            counterpart_node: self.spec.peer.to_string(),
+            counterpart_generation: if matches!(self.spec.target, Target::Merge(_)) {
+                self.spec.peer_gen.id.clone()
+            } else {
+                peer_gen
+            },
+            at_ms: fsops::now_ms(),
+        });
+    }
+
+    /// Keeps this node's version of `key` under conflicts/ (a hard link, else a copy).
+    fn preserve(&mut self, key: &Key, m: &Meta) -> Result<PathBuf, String> {
+        let base = self
+            .conflicts_dir
+            .join(&self.my_gen)
+            .join(key.0.to_string())
+            .join(std::ffi::OsStr::from_bytes(&key.1));
+        let (p, name) = self.parent(key, false)?;
+        let name = name.ok_or("a root cannot conflict")?;
+        if m.kind == Kind::Dir {
+            // A whole directory: keep every entry below it.
+            let sub = fsops::open_subdir(p.as_raw_fd(), &name).map_err(io_err)?;
+            let mut items = Vec::new();
+            fsops::walk_beneath(sub.as_raw_fd(), b"", &|_| false, &mut |r, mm| {
+                if let Some(mm) = mm {
+                    if mm.kind != Kind::Dir {
+                        items.push((r.to_vec(), mm));
+                    }
+                }
+            });
+            for (r, mm) in items {
+                let mut k = key.clone();
+                k.1.push(b'/');
+                k.1.extend_from_slice(&r);
+                self.preserve(&k, &mm)?;
+            }
+            return Ok(base);
+        }
+        super::protect::keep_copy(
+            &self.conflicts_dir,
+            &self.my_gen,
+            key.0,
+            &key.1,
+            p.as_raw_fd(),
+            &name,
+            m,
+        )
+    }
+
+    fn new_tmp(&mut self, name: &CString) -> CString {
+        self.counter += 1;
+        CString::new(fsops::tmp_name(name.as_bytes(), self.counter)).expect("no NUL")
+    }
+
+    /// Makes `key` absent here, keeping what changed here (guarantee 4).
+    fn remove(&mut self, key: &Key, m: &Meta) -> Result<(), String> {
+        if m.kind == Kind::Dir {
+            // Entries below, deepest first; a directory goes only when empty.
+            let (p, name) = self.parent(key, false)?;
+            let name = name.ok_or("the root itself is never removed")?;
+            let sub = fsops::open_subdir(p.as_raw_fd(), &name).map_err(io_err)?;
+            let mut items = Vec::new();
+            fsops::walk_beneath(sub.as_raw_fd(), b"", &|_| false, &mut |r, mm| {
+                if !r.is_empty() {
+                    if let Some(mm) = mm {
+                        items.push((r.to_vec(), mm));
+                    }
+                }
+            });
+            drop(sub);
+            items.reverse();
+            for (r, mm) in items {
+                let mut k = key.clone();
+                k.1.push(b'/');
+                k.1.extend_from_slice(&r);
+                self.remove(&k, &mm)?;
+            }
+            self.deletes.push(key.clone());
+            return Ok(());
+        }
+        if self.changed_here(key, m) {
+            if matches!(self.dirty, Dirty::Unknown) {
+                let c = self.preserve(key, m)?;
+                self.record("conflict", key, Some(c));
+                self.deletes.push(key.clone());
+            } else {
+                self.record("kept-in-place", key, None);
+            }
+            return Ok(());
+        }
+        self.deletes.push(key.clone());
+        Ok(())
+    }
+
+    /// Decides what to do with the peer's entry; returns the staged index for file data.
+    fn take(&mut self, key: &Key, theirs: Option<(&Meta, &[u8])>) -> Result<Option<usize>, String> {
+        self.report.examined += 1;
+        let mine = self.local(key);
+        let Some((tm, target)) = theirs else {
+            if let Some(m) = mine {
+                if key.1.is_empty() {
+                    return Ok(None);
+                }
+                self.remove(key, &m)?;
+            }
+            return Ok(None);
+        };
+        if let Some(m) = &mine {
+            let same = m.same_on_peer(tm)
+                && (tm.kind != Kind::Symlink || self.local_target(key) == target);
+            if same || (m.kind == Kind::Dir && tm.kind == Kind::Dir) {
+                if tm.kind == Kind::Dir && !m.same_on_peer(tm) {
+                    self.dir_metas.insert(key.clone(), tm.clone());
+                }
+                return Ok(None);
+            }
+            // Different here: keep ours if it changed since the common generation.
+            if self.changed_here(key, m) {
+                let c = self.preserve(key, m)?;
+                self.record("conflict", key, Some(c));
+            }
+            if m.kind == Kind::Dir {
+                // Peer has a file or link where we have a directory.
+                self.remove(key, m)?;
+            }
+        } else if let Dirty::Known { paths, .. } = &self.dirty {
+            if paths.contains(key) && tm.kind != Kind::Dir {
+                // Deleted here, changed there: the changed version wins.
+                self.record("deleted-here", key, None);
+            }
+        }
+        if key.1.is_empty() {
+            self.dir_metas.insert(key.clone(), tm.clone());
+            return Ok(None);
+        }
+        let (parent, name) = self.parent(key, true)?;
+        let name = name.expect("non-root");
+        match tm.kind {
+            Kind::Dir => {
+                if mine.as_ref().is_none_or(|m| m.kind != Kind::Dir) {
+                    if mine.is_some() {
+                        fsops::remove_at(parent.as_raw_fd(), &name).map_err(io_err)?;
+                    }
+                    // SAFETY: valid fd and C string.
+                    if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o700) } < 0 {
+                        let e = std::io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EEXIST) {
+                            return Err(format!("mkdir {}: {e}", rel_str(&key.1)));
+                        }
+                    }
+                }
+                self.dir_metas.insert(key.clone(), tm.clone());
+                self.report.installed += 1;
+                Ok(None)
+            }
+            Kind::Symlink => {
+                let tmp = self.new_tmp(&name);
+                let t = fsops::cstr(target).map_err(io_err)?;
+                // SAFETY: valid fd and C strings.
+                if unsafe { libc::symlinkat(t.as_ptr(), parent.as_raw_fd(), tmp.as_ptr()) } < 0 {
+                    return Err(std::io::Error::last_os_error().to_string());
+                }
+                let _ = fsops::set_meta_at(parent.as_raw_fd(), &tmp, tm, self.chown);
+                self.staged.push(Staged {
+                    parent,
+                    tmp,
+                    name,
+                    file: None,
+                    meta: tm.clone(),
+                    written: 0,
+                    key: key.clone(),
+                });
+                Ok(None)
+            }
+            Kind::File => {
+                let tmp = self.new_tmp(&name);
+                // SAFETY: valid fd and C string; owned by the File.
+                let fd = unsafe {
+                    libc::openat(
+                        parent.as_raw_fd(),
+                        tmp.as_ptr(),
+                        libc::O_WRONLY
+                            | libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC,
+                        0o600,
+                    )
+                };
+                if fd < 0 {
+                    return Err(format!(
+                        "{}: {}",
+                        rel_str(&key.1),
+                        std::io::Error::last_os_error()
+                    ));
+                }
+                self.staged.push(Staged {
+                    parent,
+                    tmp,
+                    name,
+                    file: Some(unsafe { File::from_raw_fd(fd) }),
+                    meta: tm.clone(),
+                    written: 0,
+                    key: key.clone(),
+                });
+                Ok(Some(self.staged.len() - 1))
+            }
+        }
+    }
+
+    fn abort(&mut self) {
+        for s in self.staged.drain(..) {
+            let _ = fsops::unlinkat(s.parent.as_raw_fd(), &s.tmp, 0);
+        }
+        self.deletes.clear();
+    }
+
+    /// Conflict records, data sync, renames and deletions, directory syncs.
+    fn commit(&mut self, state_dir: &Path) -> Result<(), String> {
+        records::append(state_dir, &self.records).map_err(|e| format!("conflict records: {e}"))?;
+        let staged = std::mem::take(&mut self.staged);
+        for s in &staged {
+            if let Some(f) = &s.file {
+                if s.written != s.meta.size {
+                    for s in &staged {
+                        let _ = fsops::unlinkat(s.parent.as_raw_fd(), &s.tmp, 0);
+                    }
+                    return Err(format!(
+                        "{}: got {} of {} bytes (changing on the peer?)",
+                        rel_str(&s.key.1),
+                        s.written,
+                        s.meta.size
+                    ));
+                }
+                fsops::set_meta_fd(f.as_raw_fd(), &s.meta, self.chown).map_err(io_err)?;
+            }
+        }
+        let many = staged.len() > SYNCFS_THRESHOLD;
+        if many || self.state_unsynced {
+            self.sync_roots()?;
+            self.state_unsynced = false;
+        } else {
+            for s in &staged {
+                if let Some(f) = &s.file {
+                    fsops::fsync(f.as_raw_fd()).map_err(io_err)?;
+                }
+            }
+        }
+        // The conflict copies are durable before anything they protect is replaced.
+        if !self.records.is_empty() {
+            if let Ok(d) = fsops::open_dir_path(&self.conflicts_dir) {
+                let _ = fsops::syncfs(d.as_raw_fd());
+            }
+        }
+        self.records.clear();
+        let mut dirs: Vec<&OwnedFd> = Vec::new();
+        for s in &staged {
+            let pfd = s.parent.as_raw_fd();
+            let mut r = fsops::renameat(pfd, &s.tmp, &s.name);
+            if r.is_err() {
+                // A directory in the way (its kept entries were preserved above).
+                r = fsops::remove_at(pfd, &s.name)
+                    .and_then(|_| fsops::renameat(pfd, &s.tmp, &s.name));
+            }
+            if let Err(e) = r {
+                let _ = fsops::unlinkat(pfd, &s.tmp, 0);
+                return Err(format!("installing {}: {e}", rel_str(&s.key.1)));
+            }
+            self.report.installed += 1;
+            dirs.push(&s.parent);
+        }
+        let deletes = std::mem::take(&mut self.deletes);
+        let mut del_parents = Vec::new();
+        for key in &deletes {
+            if let Ok((p, Some(name))) = self.parent(key, false) {
+                let is_dir = fsops::lstat_at(p.as_raw_fd(), &name)
+                    .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                    .unwrap_or(false);
+                let r = if is_dir {
+                    // Only an empty directory: kept entries keep theirs.
+                    fsops::unlinkat(p.as_raw_fd(), &name, libc::AT_REMOVEDIR)
+                } else {
+                    fsops::unlinkat(p.as_raw_fd(), &name, 0)
+                };
+                match r {
+                    Ok(()) => self.report.deleted += 1,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) if is_dir && e.raw_os_error() == Some(libc::ENOTEMPTY) => {}
+                    Err(e) => return Err(format!("removing {}: {e}", rel_str(&key.1))),
+                }
+                del_parents.push(p);
+            }
+        }
+        // Directory entries (renames, removals) are made durable once, at the end of
+        // the pull and before the generation is adopted: until then the copy says
+        // partial and a crash only means the next start redoes them.
+        self.touched_dirs += dirs.len() + del_parents.len();
+        Ok(())
+    }
+
+    fn finish_dirs(&mut self) -> Result<(), String> {
+        let metas = std::mem::take(&mut self.dir_metas);
+        let mut v: Vec<_> = metas.into_iter().collect();
+        v.sort_by_key(|(k, _)| std::cmp::Reverse(k.1.len()));
+        for (key, m) in v {
+            let r = if key.1.is_empty() {
+                self.roots
+                    .get(key.0 as usize)
+                    .map(|fd| fsops::set_meta_fd(fd.as_raw_fd(), &m, self.chown))
+            } else {
+                self.parent(&key, false).ok().and_then(|(p, n)| {
+                    n.map(|n| fsops::set_meta_at(p.as_raw_fd(), &n, &m, self.chown))
+                })
+            };
+            if let Some(Err(e)) = r {
+                log::warn(&format!("directory {}: {e}", rel_str(&key.1)));
+            }
+            self.touched_dirs += 1;
+        }
+        // One sync of each file system involved makes every rename, removal and
+        // directory change durable.
+        if self.touched_dirs > 0 {
+            self.sync_roots()?;
+        }
+        Ok(())
+    }
+
+    /// One `syncfs` per file system the roots are on.
+    fn sync_roots(&self) -> Result<(), String> {
+        let mut seen = Vec::new();
+        for fd in &self.roots {
+            let dev = fsops::fstat(fd.as_raw_fd())
+                .map(|st| st.st_dev)
+                .unwrap_or(0);
+            if !seen.contains(&dev) {
+                seen.push(dev);
+                fsops::syncfs(fd.as_raw_fd()).map_err(io_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the pull and, when it completed, adopts the target generation.
+pub fn pull(
+    spec: &PullSpec,
+    sess: &mut PullSession,
+    state_dir: &Path,
+    mine: &mut GenState,
+) -> Result<Report, String> {
+    let started = Instant::now();
+    let target_gen = match &spec.target {
+        Target::Adopt(g) | Target::Merge(g) => g.clone(),
+    };
+    let mut roots = Vec::new();
+    for p in &spec.cfg.paths {
+        std::fs::create_dir_all(&p.path).map_err(|e| format!("{}: {e}", p.path.display()))?;
+        roots
+            .push(fsops::open_dir_path(&p.path).map_err(|e| format!("{}: {e}", p.path.display()))?);
+    }
+    if mine.receiving.is_some() {
+        // An interrupted pull (or pass) may have left temporary files: remove them.
+        for fd in &roots {
+            sweep_tmp(fd.as_raw_fd());
+        }
+    }
+    let pulled = std::fs::read_to_string(pulled_path(state_dir)).unwrap_or_default();
+    let have_all_of_base = spec.base.as_deref().is_some_and(|b| b == pulled.trim());
+    let changes = peer_changes(sess, spec.peer_gen, spec.base.as_deref(), have_all_of_base)?;
+    let dirty = local_dirty(state_dir, mine, spec.base.as_deref());
+    // Partial from here on: the mirror refuses to start until the pull completes.
+    mine.receiving = Some(target_gen.clone());
+    mine.consistent = false;
+    // The partial mark must be durable before the first file is replaced. On the roots'
+    // file system the first batch's syncfs (before any rename) makes it so; elsewhere
+    // it is synced now.
+    let state_dev = fsops::open_dir_path(state_dir)
+        .and_then(|d| fsops::fstat(d.as_raw_fd()))
+        .map(|st| st.st_dev)
+        .ok();
+    let same_fs = state_dev.is_some()
+        && roots
+            .iter()
+            .all(|r| fsops::fstat(r.as_raw_fd()).map(|st| st.st_dev).ok() == state_dev);
+    if same_fs {
+        mine.updated_ms = fsops::now_ms();
+        let data = serde_json::to_vec_pretty(&*mine).map_err(|e| e.to_string())?;
+        write_replace(&GenState::path(state_dir), &data)
+            .map_err(|e| format!("saving the generation state: {e}"))?;
+    } else {
+        mine.save(state_dir)
+            .map_err(|e| format!("saving the generation state: {e}"))?;
+    }
+    let mut a = Applier {
+        spec,
+        my_gen: mine
+            .current
+            .as_ref()
+            .map(|g| g.id.clone())
+            .unwrap_or_else(|| "none".into()),
+        roots,
+        root_paths: spec.cfg.paths.iter().map(|p| p.path.clone()).collect(),
+        conflicts_dir: records::dir(state_dir),
+        dirty,
+        excludes: spec
+            .cfg
+            .exclude
+            .iter()
+            .filter_map(|p| CString::new(p.as_bytes()).ok())
+            .collect(),
+        // SAFETY: no preconditions.
+        chown: unsafe { libc::geteuid() } == 0,
+        counter: 0,
+        report: Report::default(),
+        records: Vec::new(),
+        staged: Vec::new(),
+        deletes: Vec::new(),
+        dir_metas: BTreeMap::new(),
+        touched_dirs: 0,
+        state_unsynced: same_fs,
+    };
+    let res = (|| -> Result<(), String> {
+        // The work list: the peer's changed paths, or every entry on either side.
+        let (keys, known): (Vec<Key>, Option<RemoteMap>) = match &changes {
+            Some(c) => {
+                a.report.mode = "change-log".into();
+                (c.iter().cloned().collect(), None)
+            }
+            None => {
+                a.report.mode = "manifest".into();
+                let m = sess.manifest()?;
+                let mut all: BTreeSet<Key> = m.keys().cloned().collect();
+                for (i, fd) in a.roots.iter().enumerate() {
+                    let ex = &a.excludes;
+                    fsops::walk_beneath(
+                        fd.as_raw_fd(),
+                        b"",
+                        &|p| config::excluded(ex, p),
+                        &mut |rel, _| {
+                            all.insert((i as u32, rel.to_vec()));
+                        },
+                    );
+                }
+                (all.into_iter().collect(), Some(m))
+            }
+        };
+        let keys: Vec<Key> = keys
+            .into_iter()
+            .filter(|(r, p)| (*r as usize) < a.roots.len() && !config::excluded(&a.excludes, p))
+            .collect();
+        log::info(&format!(
+            "pulling set '{}' from {} ({}): {} entries to examine",
+            spec.cfg.set,
+            spec.peer,
+            a.report.mode,
+            keys.len()
+        ));
+        for batch in keys.chunks(BATCH) {
+            if Instant::now() > spec.deadline {
+                return Err(format!(
+                    "pull_timeout reached after {} of {} entries; the next start resumes",
+                    a.report.examined,
+                    keys.len()
+                ));
+            }
+            match &known {
+                Some(m) => {
+                    // Only entries that differ need their content.
+                    let mut fetch = Vec::new();
+                    for key in batch {
+                        match m.get(key) {
+                            Some((tm, _)) if tm.kind == Kind::File => {
+                                let same = a.local(key).is_some_and(|mm| mm.same_on_peer(tm));
+                                if same {
+                                    a.report.examined += 1;
+                                } else {
+                                    fetch.push(key.clone());
+                                }
+                            }
+                            Some((tm, t)) => {
+                                let (tm, t) = (tm.clone(), t.clone());
+                                a.take(key, Some((&tm, &t)))?;
+                            }
+                            None => {
+                                a.take(key, None)?;
+                            }
+                        }
+                    }
+                    fetch_batch(&mut a, sess, &fetch)?;
+                }
+                None => fetch_batch(&mut a, sess, batch)?,
+            }
+            a.commit(state_dir)?;
+        }
+        // This node's own unmirrored changes the peer did not touch: in place, listed.
+        if let (Some(c), Dirty::Known { paths, .. }) = (&changes, &a.dirty) {
+            let mine_only: Vec<Key> = paths.difference(c).cloned().collect();
+            for key in mine_only {
+                if a.local(&key).is_some_and(|m| m.kind != Kind::Dir) {
+                    a.record("unmirrored", &key, None);
+                }
+            }
+        }
+        a.finish_dirs()?;
+        records::append(state_dir, &a.records).map_err(|e| format!("conflict records: {e}"))?;
+        Ok(())
+    })();
+    if let Err(e) = res {
+        a.abort();
+        return Err(e);
+    }
+    // The peer's logged changes are all here now (its unmirrored ones included).
+    let mut done: Vec<String> = std::iter::once(spec.peer_gen.id.clone())
+        .chain(spec.peer_gen.history.iter().cloned())
+        .take_while(|g| spec.base.as_deref() != Some(g.as_str()))
+        .collect();
+    if let Some(b) = &spec.base {
+        done.push(b.clone());
+    }
+    for g in &done {
+        if let Err(e) = sess.synced(g) {
+            log::warn(&format!(
+                "telling {} that generation {g} is here: {e}",
+                spec.peer
+            ));
+        }
+    }
+    mine.adopt(&target_gen, spec.peer);
+    mine.save(state_dir)
+        .map_err(|e| format!("saving the generation state: {e}"))?;
+    // A generation pulled from a complete log is whole here: the next pull need not
+    // look at the peer's unmirrored changes of it again.
+    let complete = changes.is_some() && matches!(spec.target, Target::Adopt(_));
+    let _ = fsops::write_atomic(
+        &pulled_path(state_dir),
+        if complete {
+            target_gen.id.as_bytes()
+        } else {
+            b""
+        },
+    );
+    log::info(&format!(
+        "set '{}': pulled from {} in {} ms ({}: {} examined, {} installed, {} deleted, {} conflicts kept, {} kept in place, {} unmirrored here); now at generation {}",
+        spec.cfg.set,
+        spec.peer,
+        started.elapsed().as_millis(),
+        a.report.mode,
+        a.report.examined,
+        a.report.installed,
+        a.report.deleted,
+        a.report.conflicts,
+        a.report.kept_in_place,
+        a.report.unmirrored,
+        target_gen.id
+    ));
+    Ok(a.report)
+}
+
+/// Removes `.bulwark-tmp.*` entries below `dir` (never following symlinks).
+fn sweep_tmp(dir: std::os::fd::RawFd) {
+    let Ok(names) = fsops::list_dir(dir) else {
+        return;
+    };
+    for n in names {
+        if n.as_bytes().starts_with(fsops::TMP_PREFIX.as_bytes()) {
+            let _ = fsops::remove_at(dir, &n);
+            continue;
+        }
+        if let Ok(st) = fsops::lstat_at(dir, &n) {
+            if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                if let Ok(sub) = fsops::open_subdir(dir, &n) {
+                    sweep_tmp(sub.as_raw_fd());
+                }
+            }
+        }
+    }
+}
+
+fn fetch_batch(a: &mut Applier, sess: &mut PullSession, keys: &[Key]) -> Result<(), String> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let slot: std::cell::RefCell<Vec<Option<usize>>> =
+        std::cell::RefCell::new(vec![None; keys.len()]);
+    let mut err: Option<String> = None;
+    let a_cell = std::cell::RefCell::new(a);
+    sess.get_batch(
+        keys,
+        &mut |i, got| {
+            let mut a = a_cell.borrow_mut();
+            let r = match got {
+                Got::Absent => a.take(&keys[i], None),
+                Got::Entry { meta, target } => a.take(&keys[i], Some((&meta, &target))),
+            };
+            match r {
+                Ok(s) => slot.borrow_mut()[i] = s,
+                Err(e) => {
+                    // Logged, and the pull fails at the end of the batch (resumable).
+                    log::error(&format!("{}: {e}", rel_str(&keys[i].1)));
+                    err.get_or_insert(e);
+                }
+            }
+            Ok(())
+        },
+        &mut |i, data| {
+            let mut a = a_cell.borrow_mut();
+            let s = slot.borrow()[i];
+            if let Some(s) = s {
+                let st = &mut a.staged[s];
+                if let Some(f) = &st.file {
+                    f.write_all_at(data, st.written).map_err(io_err)?;
+                }
+                st.written += data.len() as u64;
+            }
+            Ok(())
+        },
+    )?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(id: &str, h: &[&str]) -> Generation {
+        Generation {
+            id: id.into(),
+            history: h.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn chains_and_common_bases() {
+        let y = g("y2", &["y1", "a", "z"]);
+        assert_eq!(chain_to(&y, "a").unwrap(), vec!["y2", "y1"]);
+        assert!(chain_to(&y, "q").is_none());
+        assert_eq!(chain_to(&y, "y2").unwrap(), Vec::<String>::new());
+        assert_eq!(common_base(&g("x1", &["a", "z"]), &y).as_deref(), Some("a"));
+        assert_eq!(common_base(&g("x1", &[]), &y), None);
+    }
+}
