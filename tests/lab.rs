@@ -133,6 +133,17 @@ fn lab_vip_failover_with_fencing_and_clean_teardown() {
     if lab.bin_dir.join("floating-ip").exists() && lab.bin_dir.join("fence_bulwark_ipmi").exists() {
         sets.push("bulwark");
     }
+    // the bulwark set runs floating-ip with arp-refresh after it (group vip-group)
+    for r in results
+        .iter()
+        .filter(|r| field(r, "set") == Some("bulwark"))
+    {
+        let v = field(r, "arp_agent_s").unwrap_or("none");
+        assert!(
+            v.parse::<f64>().is_ok_and(|x| x > 0.0),
+            "arp_agent_s missing in {r}"
+        );
+    }
     for &mode in &modes {
         for set in &sets {
             assert!(
