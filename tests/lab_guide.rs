@@ -11,7 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PREFIX: &str = "bwg"; // own namespace prefix: the lab test (bwt) or a developer's lab (bwl) may be up
+/// The lab's namespace prefix: "bwg" + 4 hex digits of this checkout's path, so that two
+/// checkouts on one machine (worktrees, CI runners) never tear down each other's lab
+/// (the lab test (bwt....) or a developer's lab (bwl) may be up).
+fn prefix() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut h);
+    format!("bwg{:04x}", h.finish() & 0xffff)
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -106,7 +114,7 @@ impl Lab {
         let out = Command::new(program)
             .args(args)
             .env("LAB_STATE", &self.state)
-            .env("LAB_PREFIX", PREFIX)
+            .env("LAB_PREFIX", prefix())
             .env("LAB_NODES", "3")
             .env("LAB_TOKEN", "1000")
             .env("LAB_FENCING", "none")
