@@ -1,8 +1,8 @@
 //! docs/guide.md cannot drift from the truth: its marked command blocks are run, in order,
 //! on a fresh three-node lab cluster (`tests/lab/scenarios/g-guide.sh`), and the state the
 //! guide promises is asserted (fencing through fence_bulwark_ipmi, the ping-arbiter clone,
-//! the mail group with file-mirror over ssh, floating-ip, arp-refresh and the stand-in MTA on
-//! node2 after the failover drill, the spool identical on every node). Then the lab is torn
+//! the mail group (resync-gate, file-mirror over ssh, floating-ip, arp-refresh, the stand-in
+//! MTA) failed over to node2 and moved back to node1, the spool identical on every node). Then the lab is torn
 //! down and checked for leftovers.
 //!
 //! The lab part needs root and skips with a printed reason otherwise; the check of the
@@ -81,6 +81,7 @@ fn guide_commands_are_all_marked_and_cover_the_cluster() {
         "ocf:bulwark:ping-arbiter",
         " clone",
         "score-attribute=pingd",
+        "ocf:bulwark:resync-gate",
         "ocf:bulwark:file-mirror",
         "transport=ssh",
         "ocf:bulwark:floating-ip",
@@ -88,6 +89,7 @@ fn guide_commands_are_all_marked_and_cover_the_cluster() {
         "ocf:pacemaker:Dummy",
         "--group mail",
         "pcs node standby node1",
+        "pcs resource move mail node1",
         "bulwark status",
     ] {
         assert!(
@@ -95,7 +97,12 @@ fn guide_commands_are_all_marked_and_cover_the_cluster() {
             "no command block of docs/guide.md that is run contains {needle:?}"
         );
     }
-    for heading in ["Corosync", "Pacemaker", "Fencing", "resync-gate"] {
+    for heading in [
+        "Corosync",
+        "Pacemaker",
+        "Fencing",
+        "Failing back, with the gate",
+    ] {
         assert!(
             text.contains(heading),
             "docs/guide.md does not explain {heading}"
@@ -159,6 +166,7 @@ fn guide_runs_in_the_lab() {
     for b in [
         "fence_bulwark_ipmi",
         "ping-arbiter",
+        "resync-gate",
         "file-mirror",
         "bulwark-mirror",
         "floating-ip",

@@ -12,8 +12,9 @@
 # A ```sh block without a marker is an error: every command in the guide must be run here.
 # The lab must be fresh and without fence devices (LAB_FENCING=none), as the guide starts
 # from an empty cluster. After the last block the final state is asserted: fencing through
-# fence_bulwark_ipmi on every node, the arbiter clone, the mail group on node2 after the
-# drill, the spool identical on every node, the client on node2's MAC; then scenario d.
+# fence_bulwark_ipmi on every node, the arbiter clone, the mail group (gate first) back on
+# node1 after the drill, the spool identical on every node, the client on node1's MAC; then
+# scenario d.
 set -uo pipefail
 . "$(dirname "$(readlink -f "$0")")/../lib.sh"
 LAB=$LAB_DIR/lab
@@ -104,7 +105,7 @@ while read -r num kind target line; do
     [ -n "$stopped" ] && break
 done <"$OUT/index"
 # (a command reading stdin would eat the index: every block must have been seen)
-[ "$seen" = "$(wc -l <"$OUT/index")" ] || { echo "  FAIL: only $seen of $(wc -l <"$OUT/index") blocks were processed"; stopped=index; }
+[ -n "$stopped" ] || [ "$seen" = "$(wc -l <"$OUT/index")" ] || { echo "  FAIL: only $seen of $(wc -l <"$OUT/index") blocks were processed"; stopped=index; }
 echo "== guide: blocks processed in $(lab_elapsed "$T0") s${stopped:+ (stopped at line $stopped)}"
 [ -n "$stopped" ] && { X node1 crm_mon -1 2>&1; echo "== scenario g: FAILED"; exit 1; }
 
@@ -132,18 +133,20 @@ done
 check "resource-stickiness=100 (rsc_defaults)" 'X node1 cibadmin -Q -o rsc_defaults 2>/dev/null | grep -c "name=\"resource-stickiness\" value=\"100\"" >/dev/null'
 group=$(X node1 cibadmin -Q --xpath "//group[@id='mail']" 2>/dev/null)
 members=$(grep -o '<primitive [^>]*>' <<<"$group" | grep -o ' id="[^"]*"' | cut -d'"' -f2 | tr '\n' ' ')
-check "group mail = spool-mirror, vip, vip-arp, mta in this order" '[ "$members" = "spool-mirror vip vip-arp mta " ]'
+check "group mail = spool-gate, spool-mirror, vip, vip-arp, mta in this order" '[ "$members" = "spool-gate spool-mirror vip vip-arp mta " ]'
 check "spool-mirror is ocf:bulwark:file-mirror transport=ssh" 'grep "<primitive [^>]*id=\"spool-mirror\"" <<<"$group" | grep "provider=\"bulwark\"" | grep -c "type=\"file-mirror\"" >/dev/null && grep -c "name=\"transport\" value=\"ssh\"" <<<"$group" >/dev/null'
-for r in spool-mirror vip vip-arp mta; do
-    check "$r started on node2 (after the drill; stickiness kept it there)" '[ "$(started_on $r)" = "node2 " ]'
+for r in spool-gate spool-mirror vip vip-arp mta; do
+    check "$r started on node1 (failed over to node2, moved back)" '[ "$(started_on $r)" = "node1 " ]'
 done
-check "the VIP is on node2's eth0 and nowhere else" '[ "$(for n in $(lab_nodes); do ip -n "$(lab_ns $n)" -4 -o addr show dev eth0 | grep -c " $LAB_VIP/" >/dev/null && echo $n; done | tr "\n" " ")" = "node2 " ]'
-check "the client maps the VIP to node2's MAC $(lab_mac node2 0)" 'ip -n "$CLIENT" neigh show "$LAB_VIP" | grep -c "lladdr $(lab_mac node2 0)" >/dev/null'
+check "no constraint left by the move (pcs resource move removes its own)" '! X node1 cibadmin -Q -o constraints 2>/dev/null | grep -c "cli-prefer\|cli-ban" >/dev/null'
+check "the VIP is on node1's eth0 and nowhere else" '[ "$(for n in $(lab_nodes); do ip -n "$(lab_ns $n)" -4 -o addr show dev eth0 | grep -c " $LAB_VIP/" >/dev/null && echo $n; done | tr "\n" " ")" = "node1 " ]'
+ip netns exec "$CLIENT" ping -c 1 -W 1 "$LAB_VIP" >/dev/null 2>&1
+check "the client maps the VIP to node1's MAC $(lab_mac node1 0) again" 'ip -n "$CLIENT" neigh show "$LAB_VIP" | grep -c "lladdr $(lab_mac node1 0)" >/dev/null'
 sums=$(for n in $(lab_nodes); do X "$n" sha256sum /var/mail/alice 2>/dev/null | cut -d" " -f1; done | sort -u)
 check "/var/mail/alice is the same on node1 node2 node3" '[ "$(wc -l <<<"$sums")" = 1 ] && [ -n "$sums" ]'
 check "/var/mail/alice holds both messages (before and after the failover)" '[ "$(X node2 grep -c "^Subject: " /var/mail/alice)" = 2 ]'
-bw=$(X node2 bulwark status 2>&1)
-check "bulwark status on node2: set mail, writer node2" 'grep -qE "^set mail +writer: node2" <<<"$bw"'
+bw=$(X node1 bulwark status 2>&1)
+check "bulwark status on node1: set mail, writer node1" 'grep -qE "^set mail +writer: node1" <<<"$bw"'
 check "no failed actions" '! X node1 crm_mon -1 2>&1 | grep -q "Failed Resource Actions"'
 
 "$LAB_DIR/scenarios/d-admin-view.sh" || fails=$((fails + 1))
