@@ -11,7 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PREFIX: &str = "bwt"; // own namespace prefix: a developer's lab (bwl) may be up
+/// The lab's namespace prefix: "bwt" + 4 hex digits of this checkout's path, so that two
+/// checkouts on one machine (worktrees, CI runners) never tear down each other's lab
+/// (a developer's lab (bwl) and the guide's test (bwg....) may be up).
+fn prefix() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut h);
+    format!("bwt{:04x}", h.finish() & 0xffff)
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -29,7 +37,7 @@ impl Lab {
     fn cmd(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
         c.env("LAB_STATE", &self.state)
-            .env("LAB_PREFIX", PREFIX)
+            .env("LAB_PREFIX", prefix())
             .env("LAB_NODES", "3")
             .env("LAB_TOKEN", "1000")
             .env("LAB_BIN_DIR", &self.bin_dir)
@@ -133,6 +141,17 @@ fn lab_vip_failover_with_fencing_and_clean_teardown() {
     if lab.bin_dir.join("floating-ip").exists() && lab.bin_dir.join("fence_bulwark_ipmi").exists() {
         sets.push("bulwark");
     }
+    // the bulwark set runs floating-ip with arp-refresh after it (group vip-group)
+    for r in results
+        .iter()
+        .filter(|r| field(r, "set") == Some("bulwark"))
+    {
+        let v = field(r, "arp_agent_s").unwrap_or("none");
+        assert!(
+            v.parse::<f64>().is_ok_and(|x| x > 0.0),
+            "arp_agent_s missing in {r}"
+        );
+    }
     for &mode in &modes {
         for set in &sets {
             assert!(
@@ -156,19 +175,21 @@ fn lab_vip_failover_with_fencing_and_clean_teardown() {
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let netns = String::from_utf8_lossy(&netns.stdout);
     assert!(
-        !netns.lines().any(|l| l.starts_with(&format!("{PREFIX}-"))),
+        !netns
+            .lines()
+            .any(|l| l.starts_with(&format!("{}-", prefix()))),
         "namespaces left: {netns}"
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let state = lab.state.to_string_lossy().into_owned();
-    let nsdir = format!("/run/bulwark-lab/{PREFIX}");
+    let nsdir = format!("/run/bulwark-lab/{}", prefix());
     assert!(
         !mounts
             .lines()
             .any(|l| l.contains(&state) || l.contains(&nsdir)),
         "mounts left"
     );
-    let marker = format!("BULWARK_LAB={PREFIX}");
+    let marker = format!("BULWARK_LAB={}", prefix());
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(env) = std::fs::read(entry.path().join("environ")) {
             let left = env.split(|b| *b == 0).any(|v| v == marker.as_bytes());

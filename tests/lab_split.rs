@@ -7,7 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PREFIX: &str = "bwb"; // own prefix: neither a developer's lab (bwl) nor tests/lab.rs (bwt)
+/// Own namespace prefix per checkout: neither a developer's lab (bwl), nor tests/lab.rs,
+/// nor the same test in another worktree.
+fn prefix() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut h);
+    format!("bwb{:04x}", h.finish() & 0xffff)
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -18,7 +25,7 @@ fn lab(program: &Path, args: &[&str], state: &Path, bin_dir: &Path) -> (bool, St
     let out = Command::new(program)
         .args(args)
         .env("LAB_STATE", state)
-        .env("LAB_PREFIX", PREFIX)
+        .env("LAB_PREFIX", prefix())
         .env("LAB_NODES", "2")
         .env("LAB_TOKEN", "1000")
         .env("LAB_BIN_DIR", bin_dir)

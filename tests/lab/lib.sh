@@ -38,7 +38,9 @@ CLIENT=$LAB_PREFIX-client
 LAB_MARK="BULWARK_LAB=$LAB_PREFIX"
 
 # Directories each node gets its own copy of (host path -> $LAB_STATE/<node>/<mangled>).
-LAB_PRIVATE_DIRS="/etc/corosync /var/lib/corosync /var/log/corosync /var/lib/pacemaker /var/log/pacemaker /var/lib/heartbeat /var/log/crmsh /var/lib/pcsd"
+# /var/lib/bulwark (file-mirror's generations) and /var/mail (the mail spool of the guide) are
+# per node too: a mirror between nodes that share them would copy onto itself.
+LAB_PRIVATE_DIRS="/etc/corosync /var/lib/corosync /var/log/corosync /var/lib/pacemaker /var/log/pacemaker /var/lib/heartbeat /var/log/crmsh /var/lib/pcsd /var/lib/bulwark /var/mail"
 
 lab_nodes()   { local i; for ((i = 1; i <= LAB_NODES; i++)); do echo "node$i"; done; }
 lab_idx()     { echo "${1#node}"; }

@@ -7,7 +7,8 @@
 #         corokill  corosync is SIGKILLed on the owner (the VIP stays configured there)
 #   default: crash linkcut corokill
 #   AGENTS=reference   ocf:heartbeat:IPaddr2 + stonith:fence_ipmilan        (default)
-#   AGENTS=bulwark     ocf:bulwark:floating-ip + stonith:fence_bulwark_ipmi
+#   AGENTS=bulwark     ocf:bulwark:floating-ip + ocf:bulwark:arp-refresh (group vip-group:
+#                      the address, then its announcements) + stonith:fence_bulwark_ipmi
 #   AGENTS=bulwark-vip  floating-ip + fence_ipmilan;  AGENTS=bulwark-fence  IPaddr2 + fence_bulwark_ipmi
 #   AGENTS=both        each mode with reference and bulwark in the same run, side by side
 #   AGENTS=auto        reference plus whichever bulwark agents are built (side by side)
@@ -59,33 +60,62 @@ all_online() { [ "$(mon_xml "$1" | lab_count_online)" = "$LAB_NODES" ]; }
 settle() { X "$1" crm_resource --wait --timeout=60s >/dev/null 2>&1 || lab_log "WARNING: cluster did not settle in 60 s"; }
 vip_started() { mon_xml "$1" | grep -A1 '<resource id="vip" ' | grep -c 'role="Started"' >/dev/null; }
 
+# floating-ip comes with ocf:bulwark:arp-refresh, colocated and ordered after it: a group
+# vip-group = vip, vip-arp (the reference set is IPaddr2 alone, as admins run it)
+with_arp() { [ "$(vip_agent "$1")" = ocf:bulwark:floating-ip ]; }
+vip_arp_started() { mon_xml "$1" | grep -A1 '<resource id="vip-arp" ' | grep -c 'role="Started"' >/dev/null; }
 ensure_vip() {  # ensure_vip SET OBS: resource "vip" of the set's agent, started, one owner
-    local set=$1 obs=$2 agent class provider type cur i
+    local set=$1 obs=$2 agent class provider type cur i want_group=0 have_group=0
     agent=$(vip_agent "$set"); IFS=: read -r class provider type <<<"$agent"
+    with_arp "$set" && want_group=1
     cur=$(X "$obs" cibadmin -Q --xpath "//primitive[@id='vip']" 2>/dev/null | sed -n 's/.*provider="\([^"]*\)" type="\([^"]*\)".*/ocf:\1:\2/p' | head -1)
-    if [ "$cur" != "$agent" ]; then
+    X "$obs" cibadmin -Q --xpath "//group[@id='vip-group']" >/dev/null 2>&1 && have_group=1
+    if [ "$cur" != "$agent" ] || [ "$have_group" != "$want_group" ]; then
+        if [ "$want_group" = 1 ] && ! X "$obs" crm_resource --show-metadata ocf:bulwark:arp-refresh 2>&1 | grep -c '<resource-agent' >/dev/null; then
+            lab_die "ocf:bulwark:arp-refresh is not installed on $obs (build it, then tests/lab/lab agents)"
+        fi
         if [ "$class" = ocf ] && [ "$provider" = bulwark ] && ! X "$obs" crm_resource --show-metadata "$agent" 2>&1 | grep -c '<resource-agent' >/dev/null; then
             X "$obs" crm_resource --show-metadata "$agent" 2>&1 | head -5
             X "$obs" ls -l /usr/lib/ocf/resource.d/bulwark/
             lab_die "$agent is not installed or gives no meta-data on $obs (build it, then tests/lab/lab agents)"
         fi
-        if [ -n "$cur" ]; then
+        if [ "$have_group" = 1 ]; then
+            X "$obs" crm_resource -r vip-group --set-parameter target-role --meta --parameter-value Stopped >/dev/null 2>&1
+            for ((i = 0; i < 100; i++)); do [ -z "$(vip_owners)" ] && break; sleep 0.2; done
+            X "$obs" cibadmin -D -o resources -X '<group id="vip-group"/>' || lab_die "cannot delete vip-group"
+        elif [ -n "$cur" ]; then
             X "$obs" crm_resource -r vip --set-parameter target-role --meta --parameter-value Stopped >/dev/null 2>&1
             for ((i = 0; i < 100; i++)); do [ -z "$(vip_owners)" ] && break; sleep 0.2; done
             X "$obs" cibadmin -D -o resources -X '<primitive id="vip"/>' || lab_die "cannot delete vip"
         fi
-        X "$obs" cibadmin -C -o resources -X "<primitive id=\"vip\" class=\"$class\" provider=\"$provider\" type=\"$type\">
+        local arp_xml="" open="" close=""
+        if [ "$want_group" = 1 ]; then
+            open='<group id="vip-group">'; close='</group>'
+            arp_xml="<primitive id=\"vip-arp\" class=\"ocf\" provider=\"bulwark\" type=\"arp-refresh\">
+          <instance_attributes id=\"vip-arp-ia\">
+            <nvpair id=\"vip-arp-ip\" name=\"ip\" value=\"$LAB_VIP\"/>
+            <nvpair id=\"vip-arp-nic\" name=\"nic\" value=\"eth0\"/>
+            <nvpair id=\"vip-arp-refresh\" name=\"refresh\" value=\"both\"/>
+          </instance_attributes>
+          <operations><op id=\"vip-arp-monitor\" name=\"monitor\" interval=\"10s\" timeout=\"20s\"/></operations>
+        </primitive>"
+        fi
+        X "$obs" cibadmin -C -o resources -X "$open<primitive id=\"vip\" class=\"$class\" provider=\"$provider\" type=\"$type\">
           <instance_attributes id=\"vip-ia\">
             <nvpair id=\"vip-ip\" name=\"ip\" value=\"$LAB_VIP\"/>
             <nvpair id=\"vip-mask\" name=\"cidr_netmask\" value=\"24\"/>
             <nvpair id=\"vip-nic\" name=\"nic\" value=\"eth0\"/>
           </instance_attributes>
           <operations><op id=\"vip-monitor\" name=\"monitor\" interval=\"2s\" timeout=\"20s\"/></operations>
-        </primitive>" || lab_die "cannot create vip"
-        lab_log "resource vip = $agent ip=$LAB_VIP/24 nic=eth0"
+        </primitive>$arp_xml$close" || lab_die "cannot create vip"
+        if [ "$want_group" = 1 ]; then
+            lab_log "group vip-group = vip ($agent ip=$LAB_VIP/24 nic=eth0), vip-arp (ocf:bulwark:arp-refresh refresh=both)"
+        else
+            lab_log "resource vip = $agent ip=$LAB_VIP/24 nic=eth0"
+        fi
     fi
     for ((i = 0; i < 300; i++)); do
-        vip_started "$obs" && [ "$(vip_owners | wc -l)" = 1 ] && return 0
+        vip_started "$obs" && [ "$(vip_owners | wc -l)" = 1 ] && { [ "$want_group" = 0 ] || vip_arp_started "$obs"; } && return 0
         sleep 0.2
     done
     X "$obs" crm_mon -1; lab_die "vip did not start"
@@ -195,6 +225,12 @@ run_one() {
     t_on=$(awk -v t="$t0" '$2 == "power_on" && $1 > t { print $1; exit }' "$LAB_STATE/bmc/$owner/events.log")
     t_sreq=$(first_log "$t0" "Requesting local execution of start operation for vip on ${new:-none}" "$LAB_STATE/${new:-none}/var-log-pacemaker/pacemaker.log")
     t_sdone=$(first_log "$t0" "Result of start operation for vip on ${new:-none}: ok" "$LAB_STATE/${new:-none}/var-log-pacemaker/pacemaker.log")
+    local t_areq="" t_adone="" arp_s=""
+    if with_arp "$set"; then
+        t_areq=$(first_log "$t0" "Requesting local execution of start operation for vip-arp on ${new:-none}" "$LAB_STATE/${new:-none}/var-log-pacemaker/pacemaker.log")
+        t_adone=$(first_log "$t0" "Result of start operation for vip-arp on ${new:-none}: ok" "$LAB_STATE/${new:-none}/var-log-pacemaker/pacemaker.log")
+        arp_s=$(dur "$t_areq" "$t_adone")
+    fi
     if [ -n "${new:-}" ]; then
         local newmac; newmac=$(lab_mac "$new" 0)
         f=$(awk -v m="$newmac" -v vip="$LAB_VIP " 'index($0, vip) && index($0, m) { s = substr($1, 2, length($1) - 2); print s; exit }' "$log.neigh")
@@ -212,8 +248,12 @@ run_one() {
     [ "$(vip_owners | tr '\n' ' ')" = "${new:-x} " ] || { ok=0; why+=" VIP-owners=[$(vip_owners | tr '\n' ' ')]"; }
     [ -n "${new:-}" ] && [ "$mac_after" = "$(lab_mac "$new" 0)" ] || { ok=0; why+=" client-MAC=$mac_after"; }
     [ -n "$t_back" ] || { ok=0; why+=" $owner-did-not-rejoin"; }
+    if with_arp "$set"; then
+        [ -n "$t_adone" ] || { ok=0; why+=" vip-arp-not-started-on-${new:-none}"; }
+        [ -n "$t_adone" ] && [ -n "$t_sdone" ] && awk -v a="$t_sdone" -v b="$t_adone" 'BEGIN{exit !(a <= b)}' || { ok=0; why+=" vip-arp-not-after-vip"; }
+    fi
 
-    echo "---- scenario a: $set ($(vip_agent "$set") + stonith:$(fence_agent "$set")), mode=$mode, run $k, token=${LAB_TOKEN} ms, $LAB_NODES nodes"
+    echo "---- scenario a: $set ($(vip_agent "$set")$(with_arp "$set" && echo ' + ocf:bulwark:arp-refresh') + stonith:$(fence_agent "$set")), mode=$mode, run $k, token=${LAB_TOKEN} ms, $LAB_NODES nodes"
     printf '  %s  failure injected: %s on %s (VIP owner, MAC %s)\n' "$(rel "$t0" "$t0")" "$mode" "$owner" "$mac_before"
     printf '  %s  corosync: token lost on a survivor\n' "$(rel "$t0" "$t_tok")"
     printf '  %s  corosync: new membership without %s\n' "$(rel "$t0" "$t_memb")" "$owner"
@@ -227,12 +267,16 @@ run_one() {
     printf '  %s  start of vip requested on %s\n' "$(rel "$t0" "$t_sreq")" "${new:-?}"
     printf '  %s  start of vip done (%s took %s s)\n' "$(rel "$t0" "$t_sdone")" "$(vip_agent "$set")" "${vip_s:-?}"
     printf '  %s  %s on %s eth0\n' "$(rel "$t0" "$t_vip")" "$LAB_VIP" "${new:-?}"
+    if with_arp "$set"; then
+        printf '  %s  start of vip-arp requested on %s\n' "$(rel "$t0" "$t_areq")" "${new:-?}"
+        printf '  %s  start of vip-arp done (ocf:bulwark:arp-refresh took %s s)\n' "$(rel "$t0" "$t_adone")" "${arp_s:-?}"
+    fi
     printf '  %s  client neighbour entry -> %s\n' "$(rel "$t0" "$t_mac")" "${new:+$(lab_mac "$new" 0)}"
     printf '  %s  client: first reply from the new owner\n' "$(rel "$t0" "$t_reply")"
     printf '  %s  %s back online (BMC power-on, rejoined)\n' "$(rel "$t0" "$t_back")" "$owner"
     local share; share=$(awk -v f="${fence_s:-0}" -v v="${vip_s:-0}" -v t="${total:-0}" 'BEGIN{ if (t > 0) printf "%.0f%%", 100*(f+v)/t; else print "n/a" }')
-    echo "  failure -> first reply: ${total:-n/a} s; agents' share: fence ${fence_s:-?} s + vip start ${vip_s:-?} s = $share"
-    local res="RESULT set=$set mode=$mode run=$k from=$owner to=${new:-none} t_reply=${total:-none} fence_agent_s=${fence_s:-none} vip_agent_s=${vip_s:-none} t_detect=$(dur "$t0" "$t_memb") t_fenced=$(dur "$t0" "$t_fdone")"
+    echo "  failure -> first reply: ${total:-n/a} s; agents' share: fence ${fence_s:-?} s + vip start ${vip_s:-?} s = $share${arp_s:+ (then arp-refresh start ${arp_s} s)}"
+    local res="RESULT set=$set mode=$mode run=$k from=$owner to=${new:-none} t_reply=${total:-none} fence_agent_s=${fence_s:-none} vip_agent_s=${vip_s:-none}${arp_s:+ arp_agent_s=$arp_s} t_detect=$(dur "$t0" "$t_memb") t_fenced=$(dur "$t0" "$t_fdone")"
     if [ $ok = 1 ]; then echo "$res PASS"; else echo "$res FAIL:$why"; FAILS=$((FAILS + 1)); fi
     SUMMARY[$mode,$k,$set]="${total:-n/a} s (fence ${fence_s:-?} s, vip ${vip_s:-?} s)"
     if [ -z "$t_back" ]; then  # leave the lab usable: boot the node if it stayed down

@@ -4,7 +4,7 @@
 #   d-admin-view.sh        (the lab must be up, with scenario a's resource "vip" or without)
 #
 # Shows what an admin sees on a node -- `crm_mon -1`, `pcs status`, `crm status`,
-# `stonith_admin --list-registered`, and `bulwark status` once the bulwark CLI exists -- and
+# `stonith_admin --list-registered`, and `bulwark status` (generations and lag of the file-mirror sets) -- and
 # asserts that every node is online, every fence device is started on a node other than
 # the one it fences, and vip (when configured) runs on exactly one node.
 set -uo pipefail
@@ -22,7 +22,8 @@ echo "\$ crm_mon -1"; mon=$(X $n crm_mon -1 2>&1); echo "$mon"
 echo "\$ pcs status"; pcs=$(X $n pcs status 2>&1); echo "$pcs"
 echo "\$ crm status"; X $n crm status 2>&1 | sed -n '1,40p'
 echo "\$ stonith_admin --list-registered"; X $n stonith_admin --list-registered 2>&1
-if X $n test -x /usr/sbin/bulwark; then echo "\$ bulwark status"; X $n bulwark status 2>&1
+bw=""; bw_rc=0
+if X $n test -x /usr/sbin/bulwark; then echo "\$ bulwark status"; bw=$(X $n bulwark status 2>&1) || bw_rc=$?; echo "$bw"
 else echo "(bulwark status: the bulwark CLI is not built yet)"; fi
 
 all=$(lab_nodes | tr '\n' ' ')
@@ -35,6 +36,15 @@ for m in $(lab_nodes); do
 done
 if grep -q ' vip' <<<"$mon"; then
     check "vip started on exactly one node" '[ "$(grep -cE "vip[[:space:]].*Started node[0-9]+" <<<"$mon")" = 1 ]'
+fi
+if X $n test -x /usr/sbin/bulwark; then
+    check "bulwark status exits 0" '[ "$bw_rc" = 0 ]'
+    # a node that runs or receives a file-mirror set shows it with generations; else it says so
+    if X $n cibadmin -Q --xpath "//primitive[@type='file-mirror']" >/dev/null 2>&1; then
+        check "bulwark status shows the file-mirror set(s) with their generations" 'grep -qE "^set [^ ]+ +writer:" <<<"$bw" && grep -qE "GENERATION" <<<"$bw"'
+    else
+        check "bulwark status: no mirrored sets (no file-mirror configured)" 'grep -qi "no mirrored sets found" <<<"$bw"'
+    fi
 fi
 check "no failed actions" '! grep -q "Failed Resource Actions" <<<"$mon"'
 if [ $fails = 0 ]; then echo "== scenario d: PASS"; else echo "== scenario d: $fails check(s) FAILED"; exit 1; fi
