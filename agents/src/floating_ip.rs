@@ -1019,12 +1019,7 @@ mod tests {
     use ocf_metadata::{Action, Values};
 
     fn cfg(pairs: &[(&str, &str)]) -> OcfResult<Config> {
-        let values = Values::parse(SPEC.params, |n| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.to_string())
-        })?;
+        let values = Values::from_pairs(SPEC.params, pairs)?;
         Config::from_ctx(&Context::for_params(Action::ValidateAll, values))
     }
 

@@ -354,6 +354,16 @@ impl Values {
         }
     }
 
+    /// Parses from `(name, value)` pairs, as tests and tools pass them.
+    pub fn from_pairs(params: &[Param], pairs: &[(&str, &str)]) -> OcfResult<Values> {
+        Values::parse(params, |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
     /// Parses from the process environment's `OCF_RESKEY_<name>` variables.
     pub fn from_env(params: &[Param]) -> OcfResult<Values> {
         Values::parse(params, |name| {

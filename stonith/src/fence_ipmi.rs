@@ -83,16 +83,7 @@ pub static SPEC: FenceSpec = FenceSpec {
     longdesc: LONGDESC,
     vendor_url: "https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-home.html",
     options: OPTIONS,
-    actions: &[
-        "on",
-        "off",
-        "reboot",
-        "status",
-        "monitor",
-        "metadata",
-        "manpage",
-        "validate-all",
-    ],
+    actions: s::POWER_ACTIONS,
 };
 
 /// The IPMI fence agent.

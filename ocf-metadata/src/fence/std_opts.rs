@@ -142,3 +142,15 @@ pub const STONITH_STATUS_SLEEP: FenceOpt = FenceOpt::new(
 )
 .value_name("seconds")
 .default("0.1");
+
+/// The actions of a power fence agent with one node per device (no list/list-status).
+pub const POWER_ACTIONS: &[&str] = &[
+    "on",
+    "off",
+    "reboot",
+    "status",
+    "monitor",
+    "metadata",
+    "manpage",
+    "validate-all",
+];

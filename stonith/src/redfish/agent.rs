@@ -97,16 +97,7 @@ pub static SPEC: FenceSpec = FenceSpec {
     longdesc: LONGDESC,
     vendor_url: "http://www.dmtf.org",
     options: OPTIONS,
-    actions: &[
-        "on",
-        "off",
-        "reboot",
-        "status",
-        "monitor",
-        "metadata",
-        "manpage",
-        "validate-all",
-    ],
+    actions: s::POWER_ACTIONS,
 };
 
 /// `ip` (with an optional `:port`, as fence_redfish accepts) and `ipport` as the host
