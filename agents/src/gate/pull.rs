@@ -38,7 +38,18 @@ pub type Key = (u32, Vec<u8>);
 pub type RemoteMap = BTreeMap<Key, (Meta, Vec<u8>)>;
 
 const BATCH: usize = 256;
+/// In a pull that may sync file by file: above this many files in one batch, one
+/// `syncfs` replaces the fsyncs (as in the mirror's receiver).
 const SYNCFS_THRESHOLD: usize = 16;
+/// A pull from a complete change log listing at most this many entries is made durable
+/// file by file: an fsync per file before its rename, one per touched directory before
+/// the generation is adopted. `syncfs` also flushes every other writer's dirty data on
+/// the file system (a shared disk), so a pull of O(changes) must not pay for it; above
+/// this size (or from a manifest) one `syncfs` per batch is cheaper than the fsyncs.
+const FSYNC_PULL_MAX: usize = 1024;
+/// At most this many directories are kept open to be fsynced at the end of a small
+/// pull; beyond it one `syncfs` of the roots' file systems is used instead.
+const FSYNC_DIRS_MAX: usize = 2048;
 use super::protect::CTIME_SLACK_MS;
 
 /// What this node changed since the common generation.
@@ -239,6 +250,13 @@ struct Applier<'a> {
     touched_dirs: usize,
     /// The partial mark is written but not yet synced (see `pull`).
     state_unsynced: bool,
+    /// A small pull: every file is fsynced before its rename, and every touched
+    /// directory (`sync_dirs`) at the end; no `syncfs` unless a limit is passed.
+    fsync_each: bool,
+    /// The directories whose entries or metadata this pull changed, by (dev, ino).
+    sync_dirs: BTreeMap<(u64, u64), OwnedFd>,
+    /// Too many directories to fsync one by one: the end of the pull uses `syncfs`.
+    dirs_overflow: bool,
 }
 
 fn io_err(e: impl std::fmt::Display) -> String {
@@ -250,6 +268,54 @@ fn rel_str(rel: &[u8]) -> String {
 }
 
 impl Applier<'_> {
+    /// Remembers a directory to fsync before the generation is adopted (small pulls).
+    fn touch_dir(&mut self, fd: OwnedFd) {
+        self.touched_dirs += 1;
+        if !self.fsync_each || self.dirs_overflow {
+            return;
+        }
+        let Ok(st) = fsops::fstat(fd.as_raw_fd()) else {
+            // Unknown: fall back to syncing the whole file system.
+            self.dirs_overflow = true;
+            return;
+        };
+        self.sync_dirs.entry((st.st_dev, st.st_ino)).or_insert(fd);
+        if self.sync_dirs.len() > FSYNC_DIRS_MAX {
+            self.sync_dirs.clear();
+            self.dirs_overflow = true;
+        }
+    }
+
+    /// Every directory on the way to `key` (the root included) gets an fsync: used when
+    /// the way was (possibly) created by this pull, so the new directories' entries
+    /// are durable too.
+    fn touch_ancestors(&mut self, key: &Key) {
+        if !self.fsync_each || self.dirs_overflow {
+            return;
+        }
+        let comps: Vec<&[u8]> = key.1.split(|&c| c == b'/').collect();
+        for i in 1..comps.len() {
+            let pk: Key = (key.0, comps[..i].join(&b'/'));
+            // The parent of each directory on the way, and the directory itself.
+            if let Ok((p, Some(n))) = self.parent(&pk, false) {
+                if let Ok(d) = fsops::open_subdir(p.as_raw_fd(), &n) {
+                    self.touch_dir(d);
+                }
+                self.touch_dir(p);
+            }
+        }
+    }
+
+    /// `parent(key, true)`, noting the directories it may have created.
+    fn parent_creating(&mut self, key: &Key) -> Result<(OwnedFd, Option<CString>), String> {
+        if let Ok(r) = self.parent(key, false) {
+            return Ok(r);
+        }
+        let r = self.parent(key, true)?;
+        self.touch_ancestors(key);
+        Ok(r)
+    }
+
     fn abs(&self, key: &Key) -> PathBuf {
         let r = &self.root_paths[key.0 as usize];
         if key.1.is_empty() {
@@ -473,11 +539,15 @@ impl Applier<'_> {
             self.dir_metas.insert(key.clone(), tm.clone());
             return Ok(None);
         }
-        let (parent, name) = self.parent(key, true)?;
+        let (parent, name) = self.parent_creating(key)?;
         let name = name.expect("non-root");
         match tm.kind {
             Kind::Dir => {
                 if mine.as_ref().is_none_or(|m| m.kind != Kind::Dir) {
+                    // The new (or replaced) directory's entry lives in its parent.
+                    if let Ok(p) = parent.try_clone() {
+                        self.touch_dir(p);
+                    }
                     if mine.is_some() {
                         fsops::remove_at(parent.as_raw_fd(), &name).map_err(io_err)?;
                     }
@@ -575,7 +645,7 @@ impl Applier<'_> {
                 fsops::set_meta_fd(f.as_raw_fd(), &s.meta, self.chown).map_err(io_err)?;
             }
         }
-        let many = staged.len() > SYNCFS_THRESHOLD;
+        let many = !self.fsync_each && staged.len() > SYNCFS_THRESHOLD;
         if many || self.state_unsynced {
             self.sync_roots()?;
             self.state_unsynced = false;
@@ -586,15 +656,16 @@ impl Applier<'_> {
                 }
             }
         }
-        // The conflict copies are durable before anything they protect is replaced.
+        // The conflict copies are durable before anything they protect is replaced
+        // (rare: one syncfs of the conflicts directory's file system).
         if !self.records.is_empty() {
             if let Ok(d) = fsops::open_dir_path(&self.conflicts_dir) {
                 let _ = fsops::syncfs(d.as_raw_fd());
             }
         }
         self.records.clear();
-        let mut dirs: Vec<&OwnedFd> = Vec::new();
-        for s in &staged {
+        let mut dirs: Vec<OwnedFd> = Vec::new();
+        for s in staged {
             let pfd = s.parent.as_raw_fd();
             let mut r = fsops::renameat(pfd, &s.tmp, &s.name);
             if r.is_err() {
@@ -607,7 +678,7 @@ impl Applier<'_> {
                 return Err(format!("installing {}: {e}", rel_str(&s.key.1)));
             }
             self.report.installed += 1;
-            dirs.push(&s.parent);
+            dirs.push(s.parent);
         }
         let deletes = std::mem::take(&mut self.deletes);
         let mut del_parents = Vec::new();
@@ -634,7 +705,9 @@ impl Applier<'_> {
         // Directory entries (renames, removals) are made durable once, at the end of
         // the pull and before the generation is adopted: until then the copy says
         // partial and a crash only means the next start redoes them.
-        self.touched_dirs += dirs.len() + del_parents.len();
+        for d in dirs.into_iter().chain(del_parents) {
+            self.touch_dir(d);
+        }
         Ok(())
     }
 
@@ -655,11 +728,37 @@ impl Applier<'_> {
             if let Some(Err(e)) = r {
                 log::warn(&format!("directory {}: {e}", rel_str(&key.1)));
             }
-            self.touched_dirs += 1;
+            // The directory's own metadata changed: it is synced itself.
+            let fd = if key.1.is_empty() {
+                self.roots
+                    .get(key.0 as usize)
+                    .and_then(|fd| fd.try_clone().ok())
+            } else {
+                self.parent(&key, false)
+                    .ok()
+                    .and_then(|(p, n)| n.and_then(|n| fsops::open_subdir(p.as_raw_fd(), &n).ok()))
+            };
+            match fd {
+                Some(fd) => self.touch_dir(fd),
+                None => {
+                    self.touched_dirs += 1;
+                    self.dirs_overflow = true;
+                }
+            }
         }
-        // One sync of each file system involved makes every rename, removal and
-        // directory change durable.
-        if self.touched_dirs > 0 {
+        if self.touched_dirs == 0 {
+            return Ok(());
+        }
+        if self.fsync_each && !self.dirs_overflow {
+            // A small pull: each touched directory once (renames, removals, new
+            // directories, metadata).
+            for fd in std::mem::take(&mut self.sync_dirs).values() {
+                fsops::fsync(fd.as_raw_fd()).map_err(io_err)?;
+            }
+        } else {
+            // One sync of each file system involved makes every rename, removal and
+            // directory change durable.
+            self.sync_dirs.clear();
             self.sync_roots()?;
         }
         Ok(())
@@ -708,17 +807,20 @@ pub fn pull(
     let have_all_of_base = spec.base.as_deref().is_some_and(|b| b == pulled.trim());
     let changes = peer_changes(sess, spec.peer_gen, spec.base.as_deref(), have_all_of_base)?;
     let dirty = local_dirty(state_dir, mine, spec.base.as_deref());
+    // A pull of a few logged changes is made durable file by file (see FSYNC_PULL_MAX).
+    let fsync_each = changes.as_ref().is_some_and(|c| c.len() <= FSYNC_PULL_MAX);
     // Partial from here on: the mirror refuses to start until the pull completes.
     mine.receiving = Some(target_gen.clone());
     mine.consistent = false;
-    // The partial mark must be durable before the first file is replaced. On the roots'
-    // file system the first batch's syncfs (before any rename) makes it so; elsewhere
-    // it is synced now.
+    // The partial mark must be durable before the first file is replaced. In a large
+    // pull on the roots' file system the first batch's syncfs (before any rename)
+    // makes it so; otherwise it is synced now (fsync of the file and its directory).
     let state_dev = fsops::open_dir_path(state_dir)
         .and_then(|d| fsops::fstat(d.as_raw_fd()))
         .map(|st| st.st_dev)
         .ok();
-    let same_fs = state_dev.is_some()
+    let same_fs = !fsync_each
+        && state_dev.is_some()
         && roots
             .iter()
             .all(|r| fsops::fstat(r.as_raw_fd()).map(|st| st.st_dev).ok() == state_dev);
@@ -758,6 +860,9 @@ pub fn pull(
         dir_metas: BTreeMap::new(),
         touched_dirs: 0,
         state_unsynced: same_fs,
+        fsync_each,
+        sync_dirs: BTreeMap::new(),
+        dirs_overflow: false,
     };
     let res = (|| -> Result<(), String> {
         // The work list: the peer's changed paths, or every entry on either side.
