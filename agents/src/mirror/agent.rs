@@ -24,7 +24,7 @@ const PARAMS: &[Param] = &[
         .required()
         .long("Absolute directories to mirror, separated by spaces or commas, each with its interval: PATH[:INTERVAL][@HH:MM-HH:MM]. INTERVAL is 'change' (the default: as soon as a change settles) or a duration (30s, 1m, 1h); an optional daily window limits a path to low-load hours, e.g. /var/spool/mail:1m /srv/www:1h@01:00-05:00. Symlinks are mirrored as links, never followed."),
     Param::new("peers", Kind::String, "Peer nodes")
-        .long("Nodes (ssh host names) to mirror to, separated by spaces or commas. Default: the other cluster nodes (crm_node -l)."),
+        .long("Nodes (ssh host names) to mirror to, separated by spaces or commas; this node is left out, so every node can be given the same list. Default: the other cluster nodes (crm_node -l)."),
     Param::new("transport", Kind::Enum(&["ssh", "local"]), "How peers are reached")
         .default("ssh")
         .long("ssh: the receiver runs on the peer over ssh (one long-lived session per peer; uses the cluster's existing keys). local: the receiver runs here and writes beneath 'target' (mirroring to locally mounted storage, and tests)."),
@@ -156,10 +156,14 @@ pub fn build_config(ctx: &Context) -> OcfResult<Config> {
             }]
         }
         _ => {
-            let names = match p.str("peers") {
+            // One 'peers' value for every node (e.g. "a b"): this node is never its own peer.
+            let names: Vec<String> = match p.str("peers") {
                 Some(s) => config::split_list(s),
                 None => cluster::other_nodes(),
-            };
+            }
+            .into_iter()
+            .filter(|n| *n != node)
+            .collect();
             if names.is_empty() {
                 return Err(bad(
                     "no peers: set 'peers' (no running cluster to take the other nodes from)",
