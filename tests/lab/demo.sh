@@ -5,7 +5,8 @@
 #   3. brings up a 3-node Pacemaker/Corosync cluster with one ipmi_sim BMC per node,
 #   4. runs scenario a (VIP failover with real fencing; crash, link cut, corosync killed)
 #      with the reference agents and, side by side, every bulwark agent that is built,
-#      then scenario d (the admin view), then scenario b on a two-node lab (DEMO_B=0 skips it),
+#      then scenario d (the admin view), scenario c (mail-spool failback, DEMO_C=0 skips it),
+#      then scenario b on a two-node lab (DEMO_B=0 skips it),
 #   5. tears everything down and checks that no namespace, mount or process is left.
 # Settings: DEMO_MODES="crash linkcut corokill"  AGENTS=auto|reference|bulwark|both
 #           LAB_NODES=3  LAB_TOKEN=1000
@@ -39,6 +40,14 @@ step "scenario a: VIP failover with fencing"
 AGENTS=${AGENTS:-auto} "$HERE/scenarios/a-vip-failover.sh" ${DEMO_MODES:-crash linkcut corokill} || rc=1
 step "scenario d: admin view"
 "$HERE/scenarios/d-admin-view.sh" || rc=1
+if [ "${DEMO_C:-1}" = 1 ]; then
+    step "scenario c: mail-spool failback (resync-gate, file-mirror over ssh, fencing)"
+    if "$HERE/lab" exec node1 crm_resource --show-metadata ocf:bulwark:resync-gate 2>/dev/null | grep -c '<resource-agent' >/dev/null; then
+        "$HERE/scenarios/c-mail-failback.sh" || rc=1
+    else
+        echo "(scenario c needs bulwark's agents: not built)"
+    fi
+fi
 trap - EXIT
 cleanup
 if [ "${DEMO_B:-1}" = 1 ]; then
