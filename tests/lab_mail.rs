@@ -1,13 +1,21 @@
 //! Scenario c of the cluster lab, once, as CI runs it: the mail-spool failback story of
 //! issue 7 with real Pacemaker moves and real fencing (tests/lab/scenarios/c-mail-failback.sh):
 //! `lab up` (3 nodes, fence_bulwark_ipmi), the scenario, `lab down` and the teardown check.
-//! Its own lab prefix and state dir, so it never meets a developer's lab or tests/lab.rs's.
+//! Its own lab prefix (per checkout) and state dir, so it never meets a developer's lab or
+//! the other lab tests'.
 //! Needs root; skips with a printed reason only when not root. Takes about 45 s.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PREFIX: &str = "bwm";
+/// "bwm" + 4 hex digits of this checkout's path: worktrees running it at once do not collide
+/// (as tests/lab_split.rs does).
+fn prefix() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut h);
+    format!("bwm{:04x}", h.finish() & 0xffff)
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -28,7 +36,7 @@ impl Lab {
         let out = Command::new(program)
             .args(args)
             .env("LAB_STATE", &self.state)
-            .env("LAB_PREFIX", PREFIX)
+            .env("LAB_PREFIX", prefix())
             .env("LAB_NODES", "3")
             .env("LAB_TOKEN", "1000")
             .env("LAB_BIN_DIR", &self.bin_dir)
