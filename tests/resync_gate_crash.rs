@@ -89,6 +89,10 @@ fn kill_9_of_the_gate_mid_pull_then_start_again() {
     let gen_file = lab.state(a).join("generation.json");
     let mut kills = 0;
     while kills < 20 {
+        // Both ways of making a small pull durable are interrupted: fsyncs file by
+        // file, and syncfs (what a quiet machine uses).
+        let way = if kills % 2 == 0 { "fsync" } else { "syncfs" };
+        *lab.env.borrow_mut() = vec![("BULWARK_PULL_SYNC".into(), way.into())];
         let mut child = lab.gate_child(a);
         // The pull has begun once the copy is marked partial; kill at a random point
         // of the next 60 ms (an uninterrupted pull of this tree takes longer).
@@ -118,6 +122,7 @@ fn kill_9_of_the_gate_mid_pull_then_start_again() {
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let _ = child.wait();
         kills += 1;
+        eprintln!("kill {kills} ({way})");
         // Every visible file is alpha's version before the pull or beta's; the copy
         // says it is partial.
         for (k, v) in files(&ma) {
@@ -134,6 +139,7 @@ fn kill_9_of_the_gate_mid_pull_then_start_again() {
         );
     }
     eprintln!("{kills} kills mid-pull in {:?}", t.elapsed());
+    *lab.env.borrow_mut() = vec![("HA_debug".into(), "1".into())];
     let o = lab.gate(a, "start");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     eprintln!("{}", stderr(&o));
@@ -150,6 +156,17 @@ fn kill_9_of_the_gate_mid_pull_then_start_again() {
     }
     walk(&ma, &mut tmp);
     assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+    // The killed pulls' replaced versions, and this one's, are released.
+    let phases = stderr(&o)
+        .lines()
+        .find(|l| l.contains("pull phases"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !phases.contains(" 0 replaced versions"),
+        "versions replaced in place: {phases}"
+    );
+    lab.assert_trash_released(a);
     let now = files(&ma);
     let mut expect: BTreeMap<PathBuf, _> = theirs.clone();
     for i in 0..10 {

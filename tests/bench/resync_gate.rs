@@ -140,12 +140,13 @@ fn main() {
             let o = lab.gate(a, "start");
             let d = t.elapsed();
             assert_eq!(code(&o), 0, "{}", stderr(&o));
-            let line = stderr(&o)
+            // The pull's summary, and its phases when HA_debug=1 is set.
+            for l in stderr(&o)
                 .lines()
-                .find(|l| l.contains("pulled from"))
-                .unwrap_or("")
-                .to_string();
-            reports.push(line);
+                .filter(|l| l.contains("pulled from") || l.contains("pull phases"))
+            {
+                reports.push(l.to_string());
+            }
             assert_eq!(code(&lab.gate(a, "stop")), 0);
             d
         }),
@@ -177,7 +178,11 @@ fn main() {
         rsync_sync[rsync_sync.len() / 2].as_secs_f64() * 1000.0
     );
     for l in &reports {
-        println!("  {}", l.trim_start_matches("resync-gate: INFO: "));
+        println!(
+            "  {}",
+            l.trim_start_matches("resync-gate: INFO: ")
+                .trim_start_matches("resync-gate: DEBUG: ")
+        );
     }
     summary(&[res]);
     // Both copies ended equal to beta's tree.

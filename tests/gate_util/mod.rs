@@ -24,6 +24,8 @@ pub struct Lab {
     /// A CIB file for Pacemaker's tools (crm_attribute, cibadmin), when the test uses one.
     pub cib: Option<PathBuf>,
     pub extra: Vec<(String, String)>,
+    /// Extra environment for every action and admin command (e.g. HA_debug).
+    pub env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Lab {
@@ -38,6 +40,7 @@ impl Lab {
             interval: "1h".into(),
             cib: None,
             extra: Vec::new(),
+            env: Default::default(),
         };
         for n in ["alpha", "beta"] {
             std::fs::create_dir_all(lab.mail(n)).unwrap();
@@ -120,6 +123,9 @@ impl Lab {
         c.env("OCF_ROOT", "/usr/lib/ocf")
             .env("HA_RSCTMP", self.run(n))
             .env("OCF_RESKEY_CRM_meta_on_node", n);
+        for (k, v) in self.env.borrow().iter() {
+            c.env(k, v);
+        }
         match &self.cib {
             Some(cib) => {
                 c.env("CIB_file", cib);
@@ -168,6 +174,25 @@ impl Lab {
         c.args(args).arg("--state-dir").arg(self.state(n));
         self.env(&mut c, n);
         c.output().unwrap()
+    }
+
+    /// `bulwark status --json` on node `n`: the report of the set whose state dir is
+    /// `state(n)` (found under its parent, as under /var/lib/bulwark/mirror).
+    pub fn status_report(&self, n: &str) -> serde_json::Value {
+        let mut c = Command::new(BULWARK);
+        c.args(["status", "--json", "--state-root"])
+            .arg(self.node_dir(n));
+        self.env(&mut c, n);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        all.as_array()
+            .and_then(|v| {
+                v.iter()
+                    .find(|r| r["state_dir"] == self.state(n).display().to_string())
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no report for {}: {all}", self.state(n).display()))
     }
 
     /// Node `n` crashes: its mirror daemon is killed (-9), its runtime dir is gone (as
@@ -257,6 +282,20 @@ impl Lab {
                 .unwrap();
             assert!(o.status.success(), "{}", stderr(&o));
         }
+    }
+
+    /// After a pull on `n`: the versions it replaced or deleted were moved to the
+    /// trash (0700) and the detached release frees them all soon after the start.
+    pub fn assert_trash_released(&self, n: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let trash = self.state(n).join("trash");
+        let mode = std::fs::metadata(&trash).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", trash.display());
+        wait_for(
+            "the replaced versions to be released",
+            Duration::from_secs(10),
+            || std::fs::read_dir(&trash).unwrap().next().is_none(),
+        );
     }
 
     pub fn gate_log(&self) -> String {

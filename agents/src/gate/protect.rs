@@ -39,6 +39,10 @@ pub fn keep_copy(
         .join(gen)
         .join(root.to_string())
         .join(std::ffi::OsStr::from_bytes(rel));
+    if let Some(sd) = conflicts_dir.parent() {
+        std::fs::create_dir_all(sd).map_err(|e| e.to_string())?;
+    }
+    fsops::private_dir(conflicts_dir).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(base.parent().unwrap()).map_err(|e| e.to_string())?;
     let mut dest = base.clone();
     let mut i = 0;

@@ -25,13 +25,15 @@ use crate::mirror::fsops::{self, PathError};
 use crate::mirror::gen::{GenState, Generation};
 use crate::mirror::wire::{Kind, Meta};
 use ocf_metadata::log;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 pub type Key = (u32, Vec<u8>);
@@ -50,7 +52,14 @@ const FSYNC_PULL_MAX: usize = 1024;
 /// At most this many directories are kept open to be fsynced at the end of a small
 /// pull; beyond it one `syncfs` of the roots' file systems is used instead.
 const FSYNC_DIRS_MAX: usize = 2048;
+/// A small pull uses `syncfs` instead of per-file and per-directory fsyncs while the
+/// machine has at most this much dirty data (KiB, /proc/meminfo): then one `syncfs`
+/// writes little besides the pull's own files and costs two journal commits, where the
+/// fsyncs cost one device flush each. `BULWARK_PULL_SYNC=fsync|syncfs` forces a way.
+const QUIET_DIRTY_KIB: u64 = 2048;
 use super::protect::CTIME_SLACK_MS;
+/// At most this many open directories are kept for path lookups.
+const DIR_CACHE_MAX: usize = 256;
 
 /// What this node changed since the common generation.
 #[derive(Debug, Clone)]
@@ -118,6 +127,61 @@ fn fsync_many(fds: &[std::os::fd::RawFd]) -> std::io::Result<()> {
         }
         first
     })
+}
+
+/// Whether a small pull is made durable by `syncfs` (see QUIET_DIRTY_KIB).
+fn prefer_syncfs() -> bool {
+    match std::env::var("BULWARK_PULL_SYNC").as_deref() {
+        Ok("fsync") => false,
+        Ok("syncfs") => true,
+        _ => fsops::dirty_kib().is_some_and(|k| k <= QUIET_DIRTY_KIB),
+    }
+}
+
+/// Where the versions a pull replaces or deletes go until they are released:
+/// `<state_dir>/trash/`. Releasing a file's last name frees its inode and blocks
+/// (about 0.1 ms each on ext4); a pull gives the replaced version a second name here
+/// (a hard link) before the rename, so the rename frees nothing, and a detached
+/// `bulwark-mirror release` frees them after the gate's start has returned. Only
+/// entries on the state dir's file system go here; others are freed in place.
+pub fn trash_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("trash")
+}
+
+/// Frees everything in the trash (`bulwark-mirror release`): names only, never
+/// following a symlink; a directory found there is left alone.
+pub fn release_trash(state_dir: &Path) -> std::io::Result<usize> {
+    let d = match fsops::open_dir_path(&trash_dir(state_dir)) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    for name in fsops::list_dir(d.as_raw_fd())? {
+        if fsops::unlinkat(d.as_raw_fd(), &name, 0).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Starts `bulwark-mirror release` detached (own process group, no stdio), so the
+/// replaced versions are freed without delaying the action that made them.
+fn spawn_release(mirror_bin: &Path, state_dir: &Path) {
+    use std::os::unix::process::CommandExt;
+    let r = std::process::Command::new(mirror_bin)
+        .arg("release")
+        .arg("--state-dir")
+        .arg(state_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Err(e) = r {
+        // The next pull's release frees them.
+        log::warn(&format!("starting {} release: {e}", mirror_bin.display()));
+    }
 }
 
 /// Replaces `path` atomically (temporary file and rename) without syncing: for hints
@@ -249,7 +313,7 @@ pub fn local_dirty(state_dir: &Path, mine: &GenState, base: Option<&str>) -> Dir
 }
 
 struct Staged {
-    parent: OwnedFd,
+    parent: Rc<OwnedFd>,
     tmp: CString,
     name: CString,
     file: Option<File>,
@@ -258,7 +322,24 @@ struct Staged {
     key: Key,
 }
 
+/// Where a pull's time went, for the log line (milliseconds).
+#[derive(Debug, Default, Clone, Copy)]
+struct Phases {
+    log: f64,
+    mark: f64,
+    fetch: f64,
+    data_sync: f64,
+    install: f64,
+    dir_sync: f64,
+    adopt: f64,
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 struct Applier<'a> {
+    phases: Phases,
     spec: &'a PullSpec<'a>,
     my_gen: String,
     roots: Vec<OwnedFd>,
@@ -280,9 +361,16 @@ struct Applier<'a> {
     /// directory (`sync_dirs`) at the end; no `syncfs` unless a limit is passed.
     fsync_each: bool,
     /// The directories whose entries or metadata this pull changed, by (dev, ino).
-    sync_dirs: BTreeMap<(u64, u64), OwnedFd>,
+    sync_dirs: BTreeMap<(u64, u64), Rc<OwnedFd>>,
+    /// Open parent directories by (root, relative path), so that a path's directories
+    /// are walked once per pull, not once per look (cleared when a directory goes).
+    dir_cache: RefCell<HashMap<Key, Rc<OwnedFd>>>,
     /// Too many directories to fsync one by one: the end of the pull uses `syncfs`.
     dirs_overflow: bool,
+    /// The trash directory (see `trash_dir`).
+    trash: Option<OwnedFd>,
+    /// How many replaced or deleted versions went to the trash.
+    trashed: usize,
 }
 
 fn io_err(e: impl std::fmt::Display) -> String {
@@ -295,7 +383,7 @@ fn rel_str(rel: &[u8]) -> String {
 
 impl Applier<'_> {
     /// Remembers a directory to fsync before the generation is adopted (small pulls).
-    fn touch_dir(&mut self, fd: OwnedFd) {
+    fn touch_dir(&mut self, fd: Rc<OwnedFd>) {
         self.touched_dirs += 1;
         if !self.fsync_each || self.dirs_overflow {
             return;
@@ -325,7 +413,7 @@ impl Applier<'_> {
             // The parent of each directory on the way, and the directory itself.
             if let Ok((p, Some(n))) = self.parent(&pk, false) {
                 if let Ok(d) = fsops::open_subdir(p.as_raw_fd(), &n) {
-                    self.touch_dir(d);
+                    self.touch_dir(Rc::new(d));
                 }
                 self.touch_dir(p);
             }
@@ -333,7 +421,7 @@ impl Applier<'_> {
     }
 
     /// `parent(key, true)`, noting the directories it may have created.
-    fn parent_creating(&mut self, key: &Key) -> Result<(OwnedFd, Option<CString>), String> {
+    fn parent_creating(&mut self, key: &Key) -> Result<(Rc<OwnedFd>, Option<CString>), String> {
         if let Ok(r) = self.parent(key, false) {
             return Ok(r);
         }
@@ -351,13 +439,27 @@ impl Applier<'_> {
         }
     }
 
-    fn parent(&self, key: &Key, create: bool) -> Result<(OwnedFd, Option<CString>), String> {
+    /// Forgets the open directories (a directory was removed or replaced).
+    fn forget_dirs(&self) {
+        self.dir_cache.borrow_mut().clear();
+    }
+
+    fn parent(&self, key: &Key, create: bool) -> Result<(Rc<OwnedFd>, Option<CString>), String> {
         let rfd = self
             .roots
             .get(key.0 as usize)
             .ok_or("unknown root")?
             .as_raw_fd();
         let comps = fsops::check_rel(&key.1).map_err(io_err)?;
+        let name = comps
+            .last()
+            .map(|n| fsops::cstr(n))
+            .transpose()
+            .map_err(io_err)?;
+        let dir_key: Key = (key.0, comps[..comps.len().saturating_sub(1)].join(&b'/'));
+        if let Some(fd) = self.dir_cache.borrow().get(&dir_key) {
+            return Ok((fd.clone(), name));
+        }
         let parent = fsops::open_parent(rfd, &comps, create).map_err(|e| match e {
             PathError::ThroughSymlink(c) => {
                 format!(
@@ -367,11 +469,12 @@ impl Applier<'_> {
             }
             other => other.to_string(),
         })?;
-        let name = comps
-            .last()
-            .map(|n| fsops::cstr(n))
-            .transpose()
-            .map_err(io_err)?;
+        let parent = Rc::new(parent);
+        let mut cache = self.dir_cache.borrow_mut();
+        if cache.len() >= DIR_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(dir_key, parent.clone());
         Ok((parent, name))
     }
 
@@ -479,6 +582,27 @@ impl Applier<'_> {
         )
     }
 
+    /// Gives the entry `name` in `dir` a name in the trash (a hard link, or with
+    /// `rename` the entry moves there); false when it cannot (another file system, a
+    /// directory, absent), and the caller frees it in place.
+    fn trash_entry(&mut self, dir: std::os::fd::RawFd, name: &CStr, rename: bool) -> bool {
+        let Some(t) = &self.trash else {
+            return false;
+        };
+        let tname =
+            CString::new(format!("{}.{}", std::process::id(), self.counter + 1)).expect("no NUL");
+        let r = if rename {
+            fsops::rename_between(dir, name, t.as_raw_fd(), &tname)
+        } else {
+            fsops::link_between(dir, name, t.as_raw_fd(), &tname)
+        };
+        if r.is_ok() {
+            self.counter += 1;
+            self.trashed += 1;
+        }
+        r.is_ok()
+    }
+
     fn new_tmp(&mut self, name: &CString) -> CString {
         self.counter += 1;
         CString::new(fsops::tmp_name(name.as_bytes(), self.counter)).expect("no NUL")
@@ -571,9 +695,7 @@ impl Applier<'_> {
             Kind::Dir => {
                 if mine.as_ref().is_none_or(|m| m.kind != Kind::Dir) {
                     // The new (or replaced) directory's entry lives in its parent.
-                    if let Ok(p) = parent.try_clone() {
-                        self.touch_dir(p);
-                    }
+                    self.touch_dir(parent.clone());
                     if mine.is_some() {
                         fsops::remove_at(parent.as_raw_fd(), &name).map_err(io_err)?;
                     }
@@ -671,6 +793,7 @@ impl Applier<'_> {
                 fsops::set_meta_fd(f.as_raw_fd(), &s.meta, self.chown).map_err(io_err)?;
             }
         }
+        let t = Instant::now();
         let many = !self.fsync_each && staged.len() > SYNCFS_THRESHOLD;
         if many || self.state_unsynced {
             self.sync_roots()?;
@@ -690,12 +813,17 @@ impl Applier<'_> {
             }
         }
         self.records.clear();
-        let mut dirs: Vec<OwnedFd> = Vec::new();
+        self.phases.data_sync += ms_since(t);
+        let t = Instant::now();
+        let mut dirs: Vec<Rc<OwnedFd>> = Vec::new();
         for s in staged {
             let pfd = s.parent.as_raw_fd();
+            // The version replaced keeps a name in the trash: freed later, not here.
+            self.trash_entry(pfd, &s.name, false);
             let mut r = fsops::renameat(pfd, &s.tmp, &s.name);
             if r.is_err() {
                 // A directory in the way (its kept entries were preserved above).
+                self.forget_dirs();
                 r = fsops::remove_at(pfd, &s.name)
                     .and_then(|_| fsops::renameat(pfd, &s.tmp, &s.name));
             }
@@ -715,7 +843,10 @@ impl Applier<'_> {
                     .unwrap_or(false);
                 let r = if is_dir {
                     // Only an empty directory: kept entries keep theirs.
+                    self.forget_dirs();
                     fsops::unlinkat(p.as_raw_fd(), &name, libc::AT_REMOVEDIR)
+                } else if self.trash_entry(p.as_raw_fd(), &name, true) {
+                    Ok(())
                 } else {
                     fsops::unlinkat(p.as_raw_fd(), &name, 0)
                 };
@@ -734,6 +865,7 @@ impl Applier<'_> {
         for d in dirs.into_iter().chain(del_parents) {
             self.touch_dir(d);
         }
+        self.phases.install += ms_since(t);
         Ok(())
     }
 
@@ -763,7 +895,8 @@ impl Applier<'_> {
                 self.parent(&key, false)
                     .ok()
                     .and_then(|(p, n)| n.and_then(|n| fsops::open_subdir(p.as_raw_fd(), &n).ok()))
-            };
+            }
+            .map(Rc::new);
             match fd {
                 Some(fd) => self.touch_dir(fd),
                 None => {
@@ -831,10 +964,18 @@ pub fn pull(
     }
     let pulled = std::fs::read_to_string(pulled_path(state_dir)).unwrap_or_default();
     let have_all_of_base = spec.base.as_deref().is_some_and(|b| b == pulled.trim());
+    let t = Instant::now();
     let changes = peer_changes(sess, spec.peer_gen, spec.base.as_deref(), have_all_of_base)?;
     let dirty = local_dirty(state_dir, mine, spec.base.as_deref());
-    // A pull of a few logged changes is made durable file by file (see FSYNC_PULL_MAX).
-    let fsync_each = changes.as_ref().is_some_and(|c| c.len() <= FSYNC_PULL_MAX);
+    let mut phases = Phases {
+        log: ms_since(t),
+        ..Phases::default()
+    };
+    let t = Instant::now();
+    // A pull of a few logged changes is made durable file by file (see FSYNC_PULL_MAX),
+    // unless the machine is quiet enough for `syncfs` (see QUIET_DIRTY_KIB).
+    let fsync_each =
+        changes.as_ref().is_some_and(|c| c.len() <= FSYNC_PULL_MAX) && !prefer_syncfs();
     // Partial from here on: the mirror refuses to start until the pull completes.
     mine.receiving = Some(target_gen.clone());
     mine.consistent = false;
@@ -859,7 +1000,9 @@ pub fn pull(
         mine.save(state_dir)
             .map_err(|e| format!("saving the generation state: {e}"))?;
     }
+    phases.mark = ms_since(t);
     let mut a = Applier {
+        phases,
         spec,
         my_gen: mine
             .current
@@ -888,8 +1031,23 @@ pub fn pull(
         state_unsynced: same_fs,
         fsync_each,
         sync_dirs: BTreeMap::new(),
+        dir_cache: RefCell::new(HashMap::new()),
         dirs_overflow: false,
+        trash: None,
+        trashed: 0,
     };
+    // The trash, on the state dir's file system (roots elsewhere free in place).
+    let trash = trash_dir(state_dir);
+    if let Err(e) = fsops::private_dir(&trash) {
+        log::warn(&format!(
+            "{}: {e}; replaced versions are freed in place",
+            trash.display()
+        ));
+    } else if let Ok(t) = fsops::open_dir_path(&trash) {
+        // Leftovers of an earlier pull are released with this one's.
+        a.trashed = fsops::list_dir(t.as_raw_fd()).map(|v| v.len()).unwrap_or(0);
+        a.trash = Some(t);
+    }
     let res = (|| -> Result<(), String> {
         // The work list: the peer's changed paths, or every entry on either side.
         let (keys, known): (Vec<Key>, Option<RemoteMap>) = match &changes {
@@ -957,9 +1115,15 @@ pub fn pull(
                             }
                         }
                     }
+                    let t = Instant::now();
                     fetch_batch(&mut a, sess, &fetch)?;
+                    a.phases.fetch += ms_since(t);
                 }
-                None => fetch_batch(&mut a, sess, batch)?,
+                None => {
+                    let t = Instant::now();
+                    fetch_batch(&mut a, sess, batch)?;
+                    a.phases.fetch += ms_since(t);
+                }
             }
             a.commit(state_dir)?;
         }
@@ -972,14 +1136,20 @@ pub fn pull(
                 }
             }
         }
+        let t = Instant::now();
         a.finish_dirs()?;
+        a.phases.dir_sync = ms_since(t);
         records::append(state_dir, &a.records).map_err(|e| format!("conflict records: {e}"))?;
         Ok(())
     })();
     if let Err(e) = res {
         a.abort();
+        if a.trashed > 0 {
+            spawn_release(&spec.cfg.mirror_bin, state_dir);
+        }
         return Err(e);
     }
+    let t = Instant::now();
     // The peer's logged changes are all here now (its unmirrored ones included).
     let mut done: Vec<String> = std::iter::once(spec.peer_gen.id.clone())
         .chain(spec.peer_gen.history.iter().cloned())
@@ -996,13 +1166,12 @@ pub fn pull(
             ));
         }
     }
-    mine.adopt(&target_gen, spec.peer);
-    mine.save(state_dir)
-        .map_err(|e| format!("saving the generation state: {e}"))?;
     // A generation pulled from a complete log is whole here: the next pull need not
-    // look at the peer's unmirrored changes of it again.
+    // look at the peer's unmirrored changes of it again. A hint, written before the
+    // generation is adopted (it names the target, which is only a base once adopted;
+    // lost in a crash, the next pull only looks at more), made durable by the save.
     let complete = changes.is_some() && matches!(spec.target, Target::Adopt(_));
-    let _ = fsops::write_atomic(
+    let _ = write_replace(
         &pulled_path(state_dir),
         if complete {
             target_gen.id.as_bytes()
@@ -1010,6 +1179,20 @@ pub fn pull(
             b""
         },
     );
+    mine.adopt(&target_gen, spec.peer);
+    mine.save(state_dir)
+        .map_err(|e| format!("saving the generation state: {e}"))?;
+    a.phases.adopt = ms_since(t);
+    if a.trashed > 0 {
+        spawn_release(&spec.cfg.mirror_bin, state_dir);
+    }
+    let p = a.phases;
+    log::debug(&format!(
+        "set '{}': pull phases (ms, made durable by {}): change logs {:.1}, partial mark {:.1}, fetch and write {:.1}, file sync {:.1}, install {:.1}, directory sync {:.1}, adopt {:.1}; {} replaced versions to release",
+        spec.cfg.set,
+        if a.fsync_each { "fsyncs" } else { "syncfs" },
+        p.log, p.mark, p.fetch, p.data_sync, p.install, p.dir_sync, p.adopt, a.trashed
+    ));
     log::info(&format!(
         "set '{}': pulled from {} in {} ms ({}: {} examined, {} installed, {} deleted, {} conflicts kept, {} kept in place, {} unmirrored here); now at generation {}",
         spec.cfg.set,
@@ -1095,6 +1278,52 @@ fn fetch_batch(a: &mut Applier, sess: &mut PullSession, keys: &[Key]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_frees_files_and_links_but_follows_nothing() {
+        let sd = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let keep = outside.path().join("keep");
+        std::fs::write(&keep, b"x").unwrap();
+        assert_eq!(release_trash(sd.path()).unwrap(), 0, "no trash yet");
+        let t = trash_dir(sd.path());
+        fsops::private_dir(&t).unwrap();
+        std::fs::write(t.join("1.1"), b"old").unwrap();
+        std::os::unix::fs::symlink(&keep, t.join("1.2")).unwrap();
+        std::fs::create_dir(t.join("d")).unwrap();
+        std::fs::write(t.join("d/inner"), b"y").unwrap();
+        assert_eq!(release_trash(sd.path()).unwrap(), 2);
+        assert!(!t.join("1.1").exists() && std::fs::symlink_metadata(t.join("1.2")).is_err());
+        assert!(t.join("d/inner").exists(), "a directory is left alone");
+        assert!(keep.exists(), "the link's target is untouched");
+    }
+
+    #[test]
+    fn private_dir_closes_an_open_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let sd = tempfile::tempdir().unwrap();
+        let d = sd.path().join("trash");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        fsops::private_dir(&d).unwrap();
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::write(sd.path().join("f"), b"").unwrap();
+        assert!(fsops::private_dir(&sd.path().join("f")).is_err());
+    }
+
+    #[test]
+    fn dirty_data_is_read_from_meminfo() {
+        let k = fsops::dirty_kib().expect("Dirty and Writeback in /proc/meminfo");
+        // Not more than all of memory.
+        let total: u64 = std::fs::read_to_string("/proc/meminfo")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        assert!(k <= total, "{k} > {total}");
+    }
 
     fn g(id: &str, h: &[&str]) -> Generation {
         Generation {

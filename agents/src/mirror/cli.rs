@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 const USAGE: &str = "usage: bulwark-mirror daemon --state-dir DIR\n       \
 bulwark-mirror worker --state-dir DIR\n       \
 bulwark-mirror receive --set SET --state-dir DIR --root DIR [--root DIR ...]\n       \
-bulwark-mirror pull --set SET --state-dir DIR --root DIR [--root DIR ...]";
+bulwark-mirror pull --set SET --state-dir DIR --root DIR [--root DIR ...]\n       \
+bulwark-mirror release --state-dir DIR";
 
 /// `bulwark-mirror`: returns the exit code.
 pub fn mirror_main(args: Vec<OsString>) -> i32 {
@@ -45,6 +46,20 @@ pub fn mirror_main(args: Vec<OsString>) -> i32 {
         Some("daemon") => {
             log::init(LogConfig::from_env("bulwark-mirror"));
             daemon::run_supervisor(&state_dir)
+        }
+        Some("release") => {
+            // Frees the versions a resync-gate pull replaced (started detached by it).
+            log::init(LogConfig::from_env("bulwark-mirror"));
+            match crate::gate::pull::release_trash(&state_dir) {
+                Ok(_) => 0,
+                Err(e) => {
+                    log::error(&format!(
+                        "releasing {}: {e}",
+                        crate::gate::pull::trash_dir(&state_dir).display()
+                    ));
+                    1
+                }
+            }
         }
         Some("worker") => {
             log::init(LogConfig::from_env("bulwark-mirror"));

@@ -284,6 +284,59 @@ pub fn renameat(dir: RawFd, from: &CStr, to: &CStr) -> io::Result<()> {
     cvt(unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) }).map(|_| ())
 }
 
+/// Makes `path` a directory only root can enter (0700), creating it if missing: for
+/// directories that hold second names of files from a tree (conflict copies, the
+/// trash), which must not become readable through a more open parent.
+pub fn private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let md = std::fs::symlink_metadata(path)?;
+            if !md.is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    path.display()
+                )));
+            }
+            if md.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `renameat` from one directory to another (same file system).
+pub fn rename_between(from_dir: RawFd, from: &CStr, to_dir: RawFd, to: &CStr) -> io::Result<()> {
+    // SAFETY: valid fds and C strings.
+    cvt(unsafe { libc::renameat(from_dir, from.as_ptr(), to_dir, to.as_ptr()) }).map(|_| ())
+}
+
+/// A second name for `name` (never following a symlink): `linkat` without flags.
+pub fn link_between(from_dir: RawFd, from: &CStr, to_dir: RawFd, to: &CStr) -> io::Result<()> {
+    // SAFETY: valid fds and C strings.
+    cvt(unsafe { libc::linkat(from_dir, from.as_ptr(), to_dir, to.as_ptr(), 0) }).map(|_| ())
+}
+
+/// The machine's dirty page-cache data not yet on disk (`Dirty` + `Writeback` in
+/// /proc/meminfo), in KiB: an upper bound of what a `syncfs` of any one file system
+/// has to write besides the caller's own data. None when unknown.
+pub fn dirty_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let mut total = 0;
+    let mut found = 0;
+    for l in s.lines() {
+        let mut it = l.split_whitespace();
+        if let (Some("Dirty:" | "Writeback:"), Some(v)) = (it.next(), it.next()) {
+            total += v.parse::<u64>().ok()?;
+            found += 1;
+        }
+    }
+    (found == 2).then_some(total)
+}
+
 pub fn unlinkat(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<()> {
     // SAFETY: valid fd and C string.
     cvt(unsafe { libc::unlinkat(dir, name.as_ptr(), flags) }).map(|_| ())
