@@ -16,6 +16,11 @@
 //!   synced, then renamed; conflict copies are hard links (or synced copies) made before
 //!   the rename. This node's state says "partial" until the end, so a `kill -9` at any
 //!   point leaves old or new files only, and the next start completes the work.
+//! - **Durable, cheaply.** A pull of a few logged changes is made durable by one `syncfs`
+//!   before the renames and one after when the machine has little dirty data, else by
+//!   an fsync per file and per touched directory; larger pulls by `syncfs`. The
+//!   versions it replaces or deletes keep a name in `<state_dir>/trash/` and are freed
+//!   by a detached `bulwark-mirror release` once the start has returned.
 
 use super::client::{Got, PullSession};
 use super::records::{self, Record};
