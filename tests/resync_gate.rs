@@ -265,6 +265,9 @@ fn mail_spool_story_gate_pulls_back_before_the_service_starts() {
     let me = &set["nodes"][0];
     assert_eq!(me["generation"], gen_b, "{set}");
     assert_eq!(me["consistent"], true, "{set}");
+    // alpha's mirror is not running: its peers' state of before the crash is not shown.
+    assert_eq!(set["running"], false, "{set}");
+    assert_eq!(set["peers"].as_array().map(|p| p.len()), Some(0), "{set}");
     // The mirror starts on alpha now, and sends alpha's late mail to beta.
     let o = lab.mirror(a, "start");
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -200,14 +200,19 @@ pub fn collect(root: &Path) -> Vec<SetReport> {
             }
             last_pass = st.last_pass_ms;
             error = st.fatal.clone();
-            peers = st.peers.clone();
-            for p in &st.peers {
-                nodes.push(NodeGen {
-                    node: p.name.clone(),
-                    generation: p.generation.clone(),
-                    consistent: p.consistent,
-                    partial_for: None,
-                });
+            // The peers as the running writer sees them. Once it has stopped they are
+            // only what was true at its last pass (since then another node may have
+            // written, or this one pulled): not shown as current.
+            if running {
+                peers = st.peers.clone();
+                for p in &st.peers {
+                    nodes.push(NodeGen {
+                        node: p.name.clone(),
+                        generation: p.generation.clone(),
+                        consistent: p.consistent,
+                        partial_for: None,
+                    });
+                }
             }
         }
         // A local receiver's state (transport=local) lives in <state_dir>/peer.
