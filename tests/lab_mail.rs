@@ -1,9 +1,12 @@
-//! Scenario c of the cluster lab, once, as CI runs it: the mail-spool failback story of
-//! issue 7 with real Pacemaker moves and real fencing (tests/lab/scenarios/c-mail-failback.sh):
-//! `lab up` (3 nodes, fence_bulwark_ipmi), the scenario, `lab down` and the teardown check.
+//! Scenario c of the cluster lab as CI runs it: the mail-spool failback story of issue 7 with
+//! real Pacemaker moves and real fencing (tests/lab/scenarios/c-mail-failback.sh): `lab up`
+//! (3 nodes, fence_bulwark_ipmi), the scenario twice in the same lab, `lab down` and the
+//! teardown check. First as is (B's mirror pushes its changes to A itself), then with
+//! `C_PULL=1`: B's own firewall rejects B's ssh to A from A's crash until the failback, so
+//! the resync-gate on A must pull B's changes over ssh.
 //! Its own lab prefix (per checkout) and state dir, so it never meets a developer's lab or
 //! the other lab tests'.
-//! Needs root; skips with a printed reason only when not root. Takes about 45 s.
+//! Needs root; skips with a printed reason only when not root. Takes about 65 s.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +36,14 @@ impl Lab {
     /// Runs a lab program with this lab's settings, echoes its output (the timeline belongs
     /// in the test log), returns (success, stdout+stderr).
     fn run(&self, program: &Path, args: &[&str]) -> (bool, String) {
+        self.run_env(program, args, &[])
+    }
+
+    /// `run` with more environment (a scenario's variant).
+    fn run_env(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
         let out = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .env("LAB_STATE", &self.state)
             .env("LAB_PREFIX", prefix())
             .env("LAB_NODES", "3")
@@ -48,7 +57,13 @@ impl Lab {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        println!("$ {} {}\n{text}", program.display(), args.join(" "));
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        println!(
+            "$ {}{} {}\n{text}",
+            env.concat(),
+            program.display(),
+            args.join(" ")
+        );
         (out.status.success(), text)
     }
 
@@ -96,16 +111,54 @@ fn lab_mail_spool_failback_with_fencing() {
 
     let (ok, _) = lab.run(&script, &["up"]);
     assert!(ok, "lab up failed");
-    let (ok, out) = lab.run(&root.join("tests/lab/scenarios/c-mail-failback.sh"), &[]);
+    let scenario = root.join("tests/lab/scenarios/c-mail-failback.sh");
+
+    // B's mirror pushes B's changes to A when it can (A back, or B's stop during the move).
+    let out = scenario_c(&lab, &scenario, &[], "variant=push");
+    assert!(
+        out.contains("ok: B's mirror stopped (flushed) before the gate started on A"),
+        "missing: B's mirror flushed before the gate started on A"
+    );
+
+    // The same lab again: B cannot reach A's sshd (an nft rule in B's namespace) while A
+    // reaches B's, so B's changes reach A only by the gate's pull.
+    let out = scenario_c(&lab, &scenario, &[("C_PULL", "1")], "variant=pull-reject");
+    for check in [
+        "ok: before the move node2 could not reach node1's sshd while node1 reached node2's",
+        "ok: B's mirror stopped before the gate started on A",
+        "ok: B's mirror stop succeeded although A was unreachable (changes left unmirrored)",
+        "ok: node2 was not fenced (no power_off in its BMC log)",
+        "ok: the gate's start on A pulled from B (its output in A's pacemaker log)",
+        "ok: the pull installed the 11 entries B wrote during the outage, or more",
+        "ok: the firewall table in node2's namespace is gone",
+    ] {
+        assert!(out.contains(check), "missing: {check}");
+    }
+    assert!(
+        out.contains("mail-gate: INFO: set 'mail': pulled from node2 in "),
+        "the gate's pull is not in the timeline"
+    );
+
+    let (ok, _) = lab.down();
+    assert!(ok, "lab down failed");
+    let (ok, out) = lab.run(&script, &["check-clean"]);
+    assert!(ok, "teardown left something behind:\n{out}");
+}
+
+/// Runs scenario c in the lab with `env` on top, asserts what every variant must show (the
+/// story's checks, `variant` in the RESULT line) and returns the scenario's output.
+fn scenario_c(lab: &Lab, scenario: &Path, env: &[(&str, &str)], variant: &str) -> String {
+    let (ok, out) = lab.run_env(scenario, &[], env);
     let result = out
         .lines()
         .find(|l| l.starts_with("RESULT scenario=c"))
         .unwrap_or("no RESULT line");
     assert!(
         ok && out.contains("== scenario c: PASS"),
-        "scenario c failed: {result}"
+        "scenario c ({variant}) failed: {result}"
     );
     assert!(result.ends_with(" PASS"), "{result}");
+    assert!(result.contains(&format!(" {variant} ")), "{result}");
     assert!(result.contains("fenced=yes"), "{result}");
     // every assertion the scenario names must have been made and passed
     for check in [
@@ -118,18 +171,14 @@ fn lab_mail_spool_failback_with_fencing() {
         "ok: the 10 messages delivered on node2 during the outage are on node1",
         "ok: m005 expunged on node2 is gone on node1",
     ] {
-        assert!(out.contains(check), "missing: {check}");
+        assert!(out.contains(check), "{variant}: missing: {check}");
     }
     for m in ["m021", "m022", "m023", "m024", "m025"] {
         assert!(
             out.lines()
                 .any(|l| l.starts_with("  ok: node1's unmirrored ") && l.contains(m)),
-            "node1's unmirrored {m} is neither in place nor a listed conflict copy"
+            "{variant}: node1's unmirrored {m} is neither in place nor a listed conflict copy"
         );
     }
-
-    let (ok, _) = lab.down();
-    assert!(ok, "lab down failed");
-    let (ok, out) = lab.run(&script, &["check-clean"]);
-    assert!(ok, "teardown left something behind:\n{out}");
+    out
 }
