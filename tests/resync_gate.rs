@@ -191,6 +191,12 @@ fn mail_spool_story_gate_pulls_back_before_the_service_starts() {
     let (a, b) = ("alpha", "beta");
     let o = lab.mirror(b, "stop");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // alpha is down: the stop says what it could not send, not that it flushed.
+    assert!(
+        stderr(&o).contains("changes not mirrored") && !stderr(&o).contains("after flushing"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(code(&lab.gate(b, "stop")), 0);
     let beta_before = files(&lab.mail(b));
     // 4. alpha returns. Guarantee 3: its mirror refuses to start on stale data.

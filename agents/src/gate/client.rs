@@ -5,7 +5,7 @@
 use super::proto::{self, Frame, PULL_VERSION};
 use crate::mirror::config::{Config, Peer, Transport};
 use crate::mirror::gen::GenState;
-use crate::mirror::session::{receiver_args, shell_quote};
+use crate::mirror::session::{mirror_command, receiver_args};
 use crate::mirror::wire::Meta;
 use std::io::{BufReader, BufWriter, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -24,38 +24,7 @@ pub enum Reach {
 pub fn pull_command(cfg: &Config, peer: &Peer) -> Command {
     let mut args = receiver_args(cfg, peer);
     args[0] = "pull".into();
-    match &peer.transport {
-        Transport::Local { .. } => {
-            let mut c = Command::new(&cfg.mirror_bin);
-            c.args(&args);
-            c
-        }
-        Transport::Ssh {
-            host,
-            options,
-            receiver_path,
-            ..
-        } => {
-            let mut c = Command::new("ssh");
-            c.args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=10",
-                "-o",
-                "ServerAliveInterval=15",
-            ]);
-            c.args(options);
-            c.arg("--").arg(host);
-            let mut remote = shell_quote(receiver_path);
-            for a in &args {
-                remote.push(' ');
-                remote.push_str(&shell_quote(a));
-            }
-            c.arg(remote);
-            c
-        }
-    }
+    mirror_command(cfg, peer, &args)
 }
 
 pub struct PullSession {

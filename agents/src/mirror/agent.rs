@@ -451,7 +451,13 @@ impl ResourceAgent for FileMirror {
         let deadline = ctx.deadline(Duration::from_secs(120));
         while Instant::now() < deadline {
             if running_pid(&sd).is_none() {
-                log::info(&format!("mirror of set '{set}' stopped after flushing"));
+                // The daemon's last status says what its final flush could not send.
+                match Status::load(&sd).map(|s| s.pending).unwrap_or(0) {
+                    0 => log::info(&format!("mirror of set '{set}' stopped after flushing")),
+                    n => log::warn(&format!(
+                        "mirror of set '{set}' stopped with {n} changes not mirrored; the next start sends them"
+                    )),
+                }
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -96,16 +96,13 @@ pub fn mirror_command(cfg: &Config, peer: &Peer, args: &[String]) -> Command {
             receiver_path,
             ..
         } => {
+            // ssh keeps the first value of an option: BatchMode is always set, the
+            // admin's options come next, and the defaults last (ssh_options may set
+            // its own ConnectTimeout or ServerAliveInterval).
             let mut c = Command::new("ssh");
-            c.args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=10",
-                "-o",
-                "ServerAliveInterval=15",
-            ]);
+            c.args(["-o", "BatchMode=yes"]);
             c.args(options);
+            c.args(["-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15"]);
             c.arg("--").arg(host);
             let mut remote = shell_quote(receiver_path);
             for a in args {
@@ -442,6 +439,59 @@ pub fn query(cfg: &Config, peer: &Peer) -> Result<PeerInfo, SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What ssh itself makes of the command's options (`ssh -G` resolves them and
+    /// connects nowhere).
+    fn ssh_config(c: &Command) -> Option<String> {
+        let args: Vec<_> = c.get_args().collect();
+        let until_host = &args[..args.len() - 1]; // without the remote command
+        let o = Command::new("ssh")
+            .arg("-G")
+            .args(until_host)
+            .output()
+            .ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    #[test]
+    fn ssh_options_override_the_defaults_but_not_batch_mode() {
+        let peer = Peer {
+            name: "peer1".into(),
+            transport: Transport::Ssh {
+                host: "peer1".into(),
+                options: ["-o", "ConnectTimeout=2", "-o", "BatchMode=no", "-p", "2222"]
+                    .map(String::from)
+                    .to_vec(),
+                receiver_path: "/usr/libexec/bulwark/bulwark-mirror".into(),
+                state_dir: "/var/lib/bulwark/mirror/s".into(),
+                target: "/".into(),
+            },
+        };
+        let cfg = Config {
+            set: "s".into(),
+            node: "n1".into(),
+            paths: Vec::new(),
+            peers: vec![peer.clone()],
+            state_dir: "/var/lib/bulwark/mirror/s".into(),
+            max_lag_ms: 0,
+            verify_interval_ms: 0,
+            exclude: Vec::new(),
+            settle_ms: 0,
+            mirror_bin: "/usr/libexec/bulwark/bulwark-mirror".into(),
+        };
+        let c = mirror_command(&cfg, &peer, &["receive".to_string()]);
+        let Some(conf) = ssh_config(&c) else {
+            eprintln!("SKIP: ssh -G is not available");
+            return;
+        };
+        let has = |l: &str| conf.lines().any(|x| x == l);
+        assert!(has("connecttimeout 2"), "{conf}");
+        assert!(has("batchmode yes"), "{conf}");
+        assert!(has("port 2222"), "{conf}");
+        assert!(has("serveraliveinterval 15"), "{conf}");
+    }
 
     #[test]
     fn quoting_for_the_remote_shell() {
