@@ -9,11 +9,19 @@
 //!   every peer (written after a clean flush or complete pass);
 //! - `g <root|*>`: changes may be missing (queue overflow, worker restart);
 //! - `e`: the writer stopped cleanly; nothing after its last `c` line went unlogged.
+//!
+//! Bounded: a log stops at `MAX_LOG_BYTES` with a final `g *` (a pull of that
+//! generation then compares manifests), and a writer's start removes the logs of
+//! generations that are no longer in its generation's history (no pull can ask for
+//! them: a common generation is always in both histories).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+/// A log stops growing here (about half a million changes).
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
 
 pub fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("changes")
@@ -42,12 +50,20 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 pub struct ChangeLog {
     f: Option<File>,
     broken: bool,
+    /// Bytes in the file.
+    len: u64,
+    max: u64,
 }
 
 impl ChangeLog {
     /// Opens the log of generation `gen`. An existing log means a previous worker of
     /// the same generation ended (crash or restart): changes in between may be missing.
     pub fn open(state_dir: &Path, gen: &str) -> ChangeLog {
+        Self::open_with_limit(state_dir, gen, MAX_LOG_BYTES)
+    }
+
+    /// `open` with another size limit (tests).
+    pub fn open_with_limit(state_dir: &Path, gen: &str, max: u64) -> ChangeLog {
         let p = path(state_dir, gen);
         let existed = p.exists();
         let f = std::fs::create_dir_all(dir(state_dir)).and_then(|_| {
@@ -58,8 +74,10 @@ impl ChangeLog {
         });
         let mut log = match f {
             Ok(f) => ChangeLog {
+                len: f.metadata().map(|m| m.len()).unwrap_or(0),
                 f: Some(f),
                 broken: false,
+                max,
             },
             Err(e) => {
                 ocf_metadata::log::warn(&format!(
@@ -69,6 +87,8 @@ impl ChangeLog {
                 ChangeLog {
                     f: None,
                     broken: true,
+                    len: 0,
+                    max,
                 }
             }
         };
@@ -79,11 +99,24 @@ impl ChangeLog {
     }
 
     fn put(&mut self, line: &[u8]) {
-        if let Some(f) = &mut self.f {
-            if f.write_all(line).is_err() {
-                self.f = None;
-                self.broken = true;
-            }
+        let Some(f) = &mut self.f else { return };
+        if self.len + line.len() as u64 > self.max {
+            // Full: a last gap mark, then nothing (no later `s` or `e` may claim that
+            // the unlogged changes are known).
+            let _ = f.write_all(b"g *\n");
+            self.f = None;
+            self.broken = true;
+            ocf_metadata::log::warn(&format!(
+                "a change log reached {} bytes: it stops here; a pull of this generation compares manifests",
+                self.max
+            ));
+            return;
+        }
+        if f.write_all(line).is_err() {
+            self.f = None;
+            self.broken = true;
+        } else {
+            self.len += line.len() as u64;
         }
     }
 
@@ -117,6 +150,28 @@ impl ChangeLog {
             let _ = f.sync_all();
         }
     }
+}
+
+/// Removes the logs of generations that are not `keep` nor in its history (at a
+/// writer's start). Returns how many went.
+pub fn prune(state_dir: &Path, keep: &super::gen::Generation) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir(state_dir)) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(id) = name.to_str().and_then(|s| s.strip_suffix(".log")) else {
+            continue;
+        };
+        if id == keep.id || keep.history.iter().any(|h| h == id) {
+            continue;
+        }
+        if e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A parsed log.
@@ -238,6 +293,49 @@ mod tests {
         let v = parse(&read(t.path(), "g1").unwrap().unwrap());
         assert!(!v.complete() && !v.unsynced_known(0));
         assert!(read(t.path(), "nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_full_log_ends_with_a_gap_and_says_nothing_more() {
+        let t = tempfile::tempdir().unwrap();
+        let mut l = ChangeLog::open_with_limit(t.path(), "g1", 64);
+        l.changed(0, b"a");
+        l.synced(0, 1);
+        for i in 0..10 {
+            l.changed(0, format!("file{i}").as_bytes());
+        }
+        // After the limit: neither a synced mark nor a clean end.
+        l.synced(0, 2);
+        l.end();
+        let data = read(t.path(), "g1").unwrap().unwrap();
+        assert!(data.len() <= 64 + 4, "{}", data.len());
+        assert!(
+            data.ends_with(b"g *\n"),
+            "{}",
+            String::from_utf8_lossy(&data)
+        );
+        let v = parse(&data);
+        assert!(!v.complete() && v.gap && !v.unsynced_known(0));
+        assert!(v.changed.contains(&(0, b"a".to_vec())));
+    }
+
+    #[test]
+    fn prune_keeps_the_generation_and_its_history() {
+        let t = tempfile::tempdir().unwrap();
+        for g in ["old", "g1", "g2", "g3"] {
+            ChangeLog::open(t.path(), g).end();
+        }
+        std::fs::write(dir(t.path()).join("notes.txt"), b"x").unwrap();
+        let keep = super::super::gen::Generation {
+            id: "g3".into(),
+            history: vec!["g2".into(), "g1".into()],
+        };
+        assert_eq!(prune(t.path(), &keep), 1);
+        for g in ["g1", "g2", "g3"] {
+            assert!(read(t.path(), g).unwrap().is_some(), "{g}");
+        }
+        assert!(read(t.path(), "old").unwrap().is_none());
+        assert!(dir(t.path()).join("notes.txt").exists());
     }
 }
 

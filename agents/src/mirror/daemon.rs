@@ -388,6 +388,12 @@ pub fn run_worker(state_dir: &Path) -> i32 {
         me.id
     ));
     let verify = Duration::from_millis(cfg.verify_interval_ms.max(1000));
+    let pruned = super::changelog::prune(state_dir, &me);
+    if pruned > 0 {
+        log::info(&format!(
+            "removed {pruned} change logs of generations no longer in this one's history"
+        ));
+    }
     let changelog = ChangeLog::open(state_dir, &me.id);
     let mut w = Worker {
         changelog,
