@@ -1,7 +1,9 @@
 //! The cluster side of generations: permanent node attributes in the CIB
 //! (`bulwark-<set>-gen`, `bulwark-<set>-consistent`, `bulwark-<set>-history`), read and
 //! written with Pacemaker's own tools. Without a running cluster this is skipped and
-//! logged once; the state dir stays the source of truth on the node.
+//! logged once; the state dir stays the source of truth on the node. The resync gate
+//! reads and writes the same attributes with [`query_generation`] and
+//! [`write_generation`], under its own condition (it also works against a `CIB_file`).
 
 use super::gen::{GenState, Generation};
 use ocf_metadata::log;
@@ -10,7 +12,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Runs a Pacemaker tool (fixed argv, no shell) with a timeout; stdout on success.
-fn tool(prog: &str, args: &[&str], timeout: Duration) -> Option<String> {
+/// Shared with the resync gate (`gate::cib`).
+pub(crate) fn tool(prog: &str, args: &[&str], timeout: Duration) -> Option<String> {
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::null())
@@ -27,7 +30,7 @@ fn tool(prog: &str, args: &[&str], timeout: Duration) -> Option<String> {
                     .success()
                     .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string());
             }
-            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -100,6 +103,20 @@ pub fn publish_generation(set: &str, state: &GenState) {
     let Some(cur) = &state.current else {
         return;
     };
+    write_generation(set, &node, cur, state.consistent);
+}
+
+/// A node's published generation, if any.
+pub fn read_generation(set: &str, node: &str) -> Option<(Generation, bool)> {
+    cluster_node()?;
+    query_generation(set, node)
+}
+
+/// Writes `node`'s generation attributes (`-gen`, `-consistent`, at most 16 ids of
+/// `-history`) with `crm_attribute --lifetime forever`; a failed write is logged.
+/// Ungated: the caller has decided that there is a CIB to write (the mirror: a running
+/// cluster; the resync gate: also a `CIB_file`).
+pub(crate) fn write_generation(set: &str, node: &str, cur: &Generation, consistent: bool) {
     let history = cur
         .history
         .iter()
@@ -107,7 +124,7 @@ pub fn publish_generation(set: &str, state: &GenState) {
         .cloned()
         .collect::<Vec<_>>()
         .join(",");
-    let consistent = if state.consistent { "true" } else { "false" };
+    let consistent = if consistent { "true" } else { "false" };
     for (name, value) in [
         (attr(set, "gen"), cur.id.as_str()),
         (attr(set, "consistent"), consistent),
@@ -119,7 +136,7 @@ pub fn publish_generation(set: &str, state: &GenState) {
                 "--type",
                 "nodes",
                 "--node",
-                &node,
+                node,
                 "--name",
                 &name,
                 "--update",
@@ -137,9 +154,9 @@ pub fn publish_generation(set: &str, state: &GenState) {
     }
 }
 
-/// A node's published generation, if any.
-pub fn read_generation(set: &str, node: &str) -> Option<(Generation, bool)> {
-    cluster_node()?;
+/// Reads `node`'s generation attributes: `None` when it has no `-gen`. Ungated, like
+/// [`write_generation`].
+pub(crate) fn query_generation(set: &str, node: &str) -> Option<(Generation, bool)> {
     let get = |what: &str| {
         tool(
             "crm_attribute",
