@@ -1,13 +1,14 @@
 //! The gate's pull protocol: the same framing as the mirror's (`u32` little-endian
-//! length, one tag byte, payload), spoken with `bulwark-mirror pull` on the peer over
-//! the mirror's transport (a local child or ssh). Read-only: the peer's tree and state
-//! are never changed by a pull.
+//! length, one tag byte, payload; the mirror's frame size limit), spoken with
+//! `bulwark-mirror pull` on the peer over the mirror's transport (a local child or ssh).
+//! Its frames are built and read with the mirror's own primitives (`wire::Enc`,
+//! `wire::Dec`, `wire::read_frame`). Read-only: the peer's tree and state are never
+//! changed by a pull.
 
-use crate::mirror::wire::{Kind, Meta};
+use crate::mirror::wire::{bad, read_frame, Dec, Enc, Meta};
 use std::io::{self, Read, Write};
 
 pub const PULL_VERSION: u32 = 1;
-const MAX_FRAME: usize = 8 << 20;
 pub const CHUNK: usize = 256 << 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,107 +63,35 @@ pub enum Frame {
     },
 }
 
-fn bad(m: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, m.to_string())
-}
-
-struct Enc(Vec<u8>);
-impl Enc {
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes())
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.u32(b.len() as u32);
-        self.0.extend_from_slice(b)
-    }
-    fn meta(&mut self, m: &Meta) {
-        self.0.push(m.kind as u8);
-        self.u32(m.mode);
-        self.u32(m.uid);
-        self.u32(m.gid);
-        self.0.extend_from_slice(&m.size.to_le_bytes());
-        self.0.extend_from_slice(&m.mtime_sec.to_le_bytes());
-        self.u32(m.mtime_nsec);
-    }
-}
-
-struct Dec<'a>(&'a [u8]);
-impl Dec<'_> {
-    fn take(&mut self, n: usize) -> io::Result<&[u8]> {
-        if self.0.len() < n {
-            return Err(bad("truncated frame"));
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> io::Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> io::Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> io::Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn bytes(&mut self) -> io::Result<Vec<u8>> {
-        let n = self.u32()? as usize;
-        Ok(self.take(n)?.to_vec())
-    }
-    fn str(&mut self) -> io::Result<String> {
-        String::from_utf8(self.bytes()?).map_err(|_| bad("string is not UTF-8"))
-    }
-    fn meta(&mut self) -> io::Result<Meta> {
-        let kind = match self.u8()? {
-            1 => Kind::File,
-            2 => Kind::Dir,
-            3 => Kind::Symlink,
-            _ => return Err(bad("unknown entry kind")),
-        };
-        Ok(Meta {
-            kind,
-            mode: self.u32()? & 0o7777,
-            uid: self.u32()?,
-            gid: self.u32()?,
-            size: self.u64()?,
-            mtime_sec: self.u64()? as i64,
-            mtime_nsec: self.u32()?,
-            ino: 0,
-            ctime_sec: 0,
-            ctime_nsec: 0,
-        })
-    }
-}
-
 impl Frame {
     pub fn encode(&self) -> Vec<u8> {
-        let mut e = Enc(vec![0, 0, 0, 0]);
+        let mut e = Enc::frame();
         match self {
             Frame::Hello { version, set, node } => {
-                e.0.push(1);
+                e.u8(1);
                 e.u32(*version);
                 e.bytes(set.as_bytes());
                 e.bytes(node.as_bytes());
             }
             Frame::HelloOk { state_json } => {
-                e.0.push(2);
+                e.u8(2);
                 e.bytes(state_json.as_bytes());
             }
             Frame::Refused { reason } => {
-                e.0.push(3);
+                e.u8(3);
                 e.bytes(reason.as_bytes());
             }
             Frame::LogReq { gen } => {
-                e.0.push(4);
+                e.u8(4);
                 e.bytes(gen.as_bytes());
             }
             Frame::Log { found } => {
-                e.0.push(5);
-                e.0.push(*found as u8);
+                e.u8(5);
+                e.u8(*found as u8);
             }
-            Frame::ManifestReq => e.0.push(6),
+            Frame::ManifestReq => e.u8(6),
             Frame::Get { root, path } => {
-                e.0.push(7);
+                e.u8(7);
                 e.u32(*root);
                 e.bytes(path);
             }
@@ -172,35 +101,33 @@ impl Frame {
                 meta,
                 target,
             } => {
-                e.0.push(8);
+                e.u8(8);
                 e.u32(*root);
                 e.bytes(path);
                 e.meta(meta);
                 e.bytes(target);
             }
             Frame::Absent { root, path } => {
-                e.0.push(9);
+                e.u8(9);
                 e.u32(*root);
                 e.bytes(path);
             }
             Frame::Chunk(d) => {
-                e.0.push(10);
-                e.0.extend_from_slice(d);
+                e.u8(10);
+                e.raw(d);
             }
-            Frame::End => e.0.push(11),
-            Frame::Bye => e.0.push(12),
+            Frame::End => e.u8(11),
+            Frame::Bye => e.u8(12),
             Frame::Synced { gen } => {
-                e.0.push(13);
+                e.u8(13);
                 e.bytes(gen.as_bytes());
             }
         }
-        let len = (e.0.len() - 4) as u32;
-        e.0[..4].copy_from_slice(&len.to_le_bytes());
-        e.0
+        e.finish()
     }
 
     pub fn decode(b: &[u8]) -> io::Result<Frame> {
-        let mut d = Dec(b);
+        let mut d = Dec::new(b);
         Ok(match d.u8()? {
             1 => Frame::Hello {
                 version: d.u32()?,
@@ -230,7 +157,7 @@ impl Frame {
                 root: d.u32()?,
                 path: d.bytes()?,
             },
-            10 => Frame::Chunk(d.0.to_vec()),
+            10 => Frame::Chunk(d.rest()),
             11 => Frame::End,
             12 => Frame::Bye,
             13 => Frame::Synced { gen: d.str()? },
@@ -245,31 +172,13 @@ pub fn send(w: &mut impl Write, f: &Frame) -> io::Result<()> {
 
 /// One frame; `Ok(None)` at a clean end of stream.
 pub fn recv(r: &mut impl Read) -> io::Result<Option<Frame>> {
-    let mut len = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = r.read(&mut len[got..])?;
-        if n == 0 {
-            return if got == 0 {
-                Ok(None)
-            } else {
-                Err(io::ErrorKind::UnexpectedEof.into())
-            };
-        }
-        got += n;
-    }
-    let len = u32::from_le_bytes(len) as usize;
-    if len == 0 || len > MAX_FRAME {
-        return Err(bad("frame length out of range"));
-    }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
-    Frame::decode(&buf).map(Some)
+    read_frame(r)?.map(|b| Frame::decode(&b)).transpose()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mirror::wire::Kind;
 
     #[test]
     fn frames_round_trip() {
@@ -328,5 +237,87 @@ mod tests {
         assert!(recv(&mut r).unwrap().is_none());
         let mut junk = &b"\x02\x00\x00\x00\x63\x00"[..];
         assert!(recv(&mut junk).is_err());
+    }
+
+    /// The bytes on the wire, field by field: a change here breaks pulls between nodes
+    /// of different builds.
+    #[test]
+    fn frames_have_their_exact_bytes() {
+        let meta = Meta {
+            kind: Kind::Symlink,
+            mode: 0o100777,
+            uid: 1,
+            gid: 2,
+            size: 3,
+            mtime_sec: -5,
+            mtime_nsec: 7,
+            ino: 9,
+            ctime_sec: 9,
+            ctime_nsec: 9,
+        };
+        let entry = Frame::Entry {
+            root: 2,
+            path: b"l".to_vec(),
+            meta: meta.clone(),
+            target: b"x".to_vec(),
+        };
+        #[rustfmt::skip]
+        let cases: [(Frame, &[u8]); 4] = [
+            (
+                Frame::Hello { version: 1, set: "mail".into(), node: "a".into() },
+                &[
+                    0x12, 0, 0, 0, // length
+                    1, // tag
+                    1, 0, 0, 0, // version
+                    4, 0, 0, 0, b'm', b'a', b'i', b'l', // set
+                    1, 0, 0, 0, b'a', // node
+                ],
+            ),
+            (Frame::Log { found: true }, &[2, 0, 0, 0, 5, 1]),
+            (
+                entry,
+                &[
+                    0x30, 0, 0, 0, // length
+                    8, // tag
+                    2, 0, 0, 0, // root
+                    1, 0, 0, 0, b'l', // path
+                    3, // kind: symlink
+                    0xff, 0x81, 0, 0, // mode as given (0o100777); the reader keeps 0o7777
+                    1, 0, 0, 0, // uid
+                    2, 0, 0, 0, // gid
+                    3, 0, 0, 0, 0, 0, 0, 0, // size
+                    0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // mtime_sec -5
+                    7, 0, 0, 0, // mtime_nsec (no ino, no ctime)
+                    1, 0, 0, 0, b'x', // target
+                ],
+            ),
+            (Frame::Chunk(vec![1, 2]), &[3, 0, 0, 0, 10, 1, 2]),
+        ];
+        for (f, bytes) in cases {
+            assert_eq!(f.encode(), bytes, "{f:?}");
+            let mut r = bytes;
+            let back = recv(&mut r).unwrap().unwrap();
+            let want = match f {
+                Frame::Entry {
+                    root,
+                    path,
+                    meta,
+                    target,
+                } => Frame::Entry {
+                    root,
+                    path,
+                    meta: Meta {
+                        mode: meta.mode & 0o7777,
+                        ino: 0,
+                        ctime_sec: 0,
+                        ctime_nsec: 0,
+                        ..meta
+                    },
+                    target,
+                },
+                f => f,
+            };
+            assert_eq!(back, want);
+        }
     }
 }

@@ -174,33 +174,54 @@ pub enum Msg {
     Bye,
 }
 
-fn bad(msg: &str) -> io::Error {
+pub(crate) fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
-struct Enc(Vec<u8>);
+/// Builds one frame: the length (filled in by [`Enc::finish`]), then what the caller
+/// puts: its tag byte first, then the payload in little-endian primitives. The gate's
+/// pull protocol (`gate::proto`) builds its frames with it too.
+pub(crate) struct Enc(Vec<u8>);
 
 impl Enc {
-    fn u8(&mut self, v: u8) {
+    /// A new frame: room for its length, nothing else yet.
+    pub(crate) fn frame() -> Enc {
+        let mut e = Enc(Vec::with_capacity(64));
+        e.u32(0); // length, patched by finish
+        e
+    }
+    /// The frame, its length filled in.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        let len = (self.0.len() - 4) as u32;
+        self.0[..4].copy_from_slice(&len.to_le_bytes());
+        self.0
+    }
+    pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v)
     }
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes())
     }
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes())
     }
-    fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes())
     }
-    fn bytes(&mut self, b: &[u8]) {
+    /// Bytes with no length before them (a frame's last field: a chunk of data).
+    pub(crate) fn raw(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b)
+    }
+    /// A `u32` length, then the bytes.
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
         self.0.extend_from_slice(b);
     }
-    fn str(&mut self, s: &str) {
+    pub(crate) fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes())
     }
-    fn meta(&mut self, m: &Meta) {
+    /// What the peer keeps of `m`: kind, mode, uid, gid, size, mtime (not ino, ctime).
+    pub(crate) fn meta(&mut self, m: &Meta) {
         self.u8(m.kind as u8);
         self.u32(m.mode);
         self.u32(m.uid);
@@ -211,9 +232,15 @@ impl Enc {
     }
 }
 
-struct Dec<'a>(&'a [u8]);
+/// Reads a frame's fields back, as [`Enc`] wrote them; a frame too short for them is an
+/// error, never a panic.
+pub(crate) struct Dec<'a>(&'a [u8]);
 
-impl Dec<'_> {
+impl<'a> Dec<'a> {
+    /// Reads `frame`: what [`read_frame`] returns (tag first).
+    pub(crate) fn new(frame: &'a [u8]) -> Dec<'a> {
+        Dec(frame)
+    }
     fn take(&mut self, n: usize) -> io::Result<&[u8]> {
         if self.0.len() < n {
             return Err(bad("truncated frame"));
@@ -222,26 +249,26 @@ impl Dec<'_> {
         self.0 = b;
         Ok(a)
     }
-    fn u8(&mut self) -> io::Result<u8> {
+    pub(crate) fn u8(&mut self) -> io::Result<u8> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> io::Result<u32> {
+    pub(crate) fn u32(&mut self) -> io::Result<u32> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
     }
-    fn u64(&mut self) -> io::Result<u64> {
+    pub(crate) fn u64(&mut self) -> io::Result<u64> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
-    fn i64(&mut self) -> io::Result<i64> {
+    pub(crate) fn i64(&mut self) -> io::Result<i64> {
         Ok(i64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
-    fn bytes(&mut self) -> io::Result<Vec<u8>> {
+    pub(crate) fn bytes(&mut self) -> io::Result<Vec<u8>> {
         let n = self.u32()? as usize;
         Ok(self.take(n)?.to_vec())
     }
-    fn str(&mut self) -> io::Result<String> {
+    pub(crate) fn str(&mut self) -> io::Result<String> {
         String::from_utf8(self.bytes()?).map_err(|_| bad("string is not UTF-8"))
     }
-    fn meta(&mut self) -> io::Result<Meta> {
+    pub(crate) fn meta(&mut self) -> io::Result<Meta> {
         Ok(Meta {
             kind: Kind::from_u8(self.u8()?)?,
             mode: self.u32()? & 0o7777,
@@ -255,19 +282,22 @@ impl Dec<'_> {
             ctime_nsec: 0,
         })
     }
-    fn strings(&mut self) -> io::Result<Vec<String>> {
+    pub(crate) fn strings(&mut self) -> io::Result<Vec<String>> {
         let n = self.u32()? as usize;
         if n > 4096 {
             return Err(bad("list too long"));
         }
         (0..n).map(|_| self.str()).collect()
     }
+    /// All that is left (a frame's last field: a chunk of data).
+    pub(crate) fn rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0).to_vec()
+    }
 }
 
 impl Msg {
     pub fn encode(&self) -> Vec<u8> {
-        let mut e = Enc(Vec::with_capacity(64));
-        e.u32(0); // length, patched below
+        let mut e = Enc::frame();
         match self {
             Msg::Hello {
                 version,
@@ -333,7 +363,7 @@ impl Msg {
             }
             Msg::Chunk(data) => {
                 e.u8(10);
-                e.0.extend_from_slice(data);
+                e.raw(data);
             }
             Msg::FileEnd => e.u8(11),
             Msg::SigReq { root, path, block } => {
@@ -352,7 +382,7 @@ impl Msg {
                 e.u32(*block);
                 e.u32(hashes.len() as u32);
                 for h in hashes {
-                    e.0.extend_from_slice(h);
+                    e.raw(h);
                 }
             }
             Msg::DeltaBegin {
@@ -370,7 +400,7 @@ impl Msg {
             Msg::Block { index, data } => {
                 e.u8(15);
                 e.u64(*index);
-                e.0.extend_from_slice(data);
+                e.raw(data);
             }
             Msg::DeltaEnd => e.u8(16),
             Msg::Delete { root, path } => {
@@ -398,13 +428,11 @@ impl Msg {
             }
             Msg::Bye => e.u8(22),
         }
-        let len = (e.0.len() - 4) as u32;
-        e.0[..4].copy_from_slice(&len.to_le_bytes());
-        e.0
+        e.finish()
     }
 
     pub fn decode(frame: &[u8]) -> io::Result<Msg> {
-        let mut d = Dec(frame);
+        let mut d = Dec::new(frame);
         let tag = d.u8()?;
         let m = match tag {
             1 => {
@@ -450,7 +478,7 @@ impl Msg {
                 path: d.bytes()?,
                 meta: d.meta()?,
             },
-            10 => Msg::Chunk(d.0.to_vec()),
+            10 => Msg::Chunk(d.rest()),
             11 => Msg::FileEnd,
             12 => Msg::SigReq {
                 root: d.u32()?,
@@ -480,7 +508,7 @@ impl Msg {
             },
             15 => Msg::Block {
                 index: d.u64()?,
-                data: d.0.to_vec(),
+                data: d.rest(),
             },
             16 => Msg::DeltaEnd,
             17 => Msg::Delete {
@@ -515,6 +543,12 @@ pub fn send(w: &mut impl Write, m: &Msg) -> io::Result<()> {
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
 pub fn recv(r: &mut impl Read) -> io::Result<Option<Msg>> {
+    read_frame(r)?.map(|b| Msg::decode(&b)).transpose()
+}
+
+/// One frame's bytes after its length (tag and payload); `Ok(None)` on a clean end of
+/// stream between frames, an error for a length of 0 or over [`MAX_FRAME`].
+pub(crate) fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -534,7 +568,7 @@ pub fn recv(r: &mut impl Read) -> io::Result<Option<Msg>> {
     }
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf)?;
-    Msg::decode(&buf).map(Some)
+    Ok(Some(buf))
 }
 
 #[cfg(test)]
@@ -658,5 +692,201 @@ mod tests {
         }
         let mut r = &b"\x02\x00"[..];
         assert!(recv(&mut r).is_err());
+    }
+
+    /// The bytes on the wire, field by field: a change here breaks mirroring between
+    /// nodes of different builds.
+    #[test]
+    fn frames_have_their_exact_bytes() {
+        let meta = Meta {
+            kind: Kind::File,
+            mode: 0o104640,
+            uid: 1,
+            gid: 2,
+            size: 3,
+            mtime_sec: -4,
+            mtime_nsec: 5,
+            ino: 9,
+            ctime_sec: 9,
+            ctime_nsec: 9,
+        };
+        #[rustfmt::skip]
+        let cases: [(Msg, &[u8]); 5] = [
+            (
+                Msg::Hello {
+                    version: 1,
+                    set: "s".into(),
+                    node: "n".into(),
+                    query: true,
+                    gen: GenWire { id: "g2".into(), history: vec!["g1".into()] },
+                },
+                &[
+                    0x20, 0, 0, 0, // length
+                    1, // tag
+                    1, 0, 0, 0, // version
+                    1, 0, 0, 0, b's', // set
+                    1, 0, 0, 0, b'n', // node
+                    1, // query
+                    2, 0, 0, 0, b'g', b'2', // generation id
+                    1, 0, 0, 0, 2, 0, 0, 0, b'g', b'1', // history: count, ids
+                ],
+            ),
+            (
+                Msg::FileBegin { root: 1, path: b"f".to_vec(), meta: meta.clone() },
+                &[
+                    0x2b, 0, 0, 0, // length
+                    9, // tag
+                    1, 0, 0, 0, // root
+                    1, 0, 0, 0, b'f', // path
+                    1, // kind: file
+                    0xa0, 0x89, 0, 0, // mode as given (0o104640); the reader keeps 0o7777
+                    1, 0, 0, 0, // uid
+                    2, 0, 0, 0, // gid
+                    3, 0, 0, 0, 0, 0, 0, 0, // size
+                    0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // mtime_sec -4
+                    5, 0, 0, 0, // mtime_nsec (no ino, no ctime)
+                ],
+            ),
+            (
+                Msg::Sig { size: 10, block: 4096, hashes: vec![[7u8; 16]] },
+                &[
+                    0x21, 0, 0, 0, // length
+                    13, // tag
+                    10, 0, 0, 0, 0, 0, 0, 0, // size
+                    0, 0x10, 0, 0, // block
+                    1, 0, 0, 0, // hash count
+                    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                ],
+            ),
+            (
+                Msg::Block { index: 9, data: vec![0xaa, 0xbb] },
+                &[0x0b, 0, 0, 0, 15, 9, 0, 0, 0, 0, 0, 0, 0, 0xaa, 0xbb],
+            ),
+            (
+                Msg::Committed { seq: 5, failures: vec![("p".into(), "w".into())] },
+                &[
+                    0x17, 0, 0, 0, // length
+                    19, // tag
+                    5, 0, 0, 0, 0, 0, 0, 0, // seq
+                    1, 0, 0, 0, // failure count
+                    1, 0, 0, 0, b'p', 1, 0, 0, 0, b'w', // path, why
+                ],
+            ),
+        ];
+        for (m, bytes) in cases {
+            assert_eq!(m.encode(), bytes, "{m:?}");
+            let mut r = bytes;
+            let back = recv(&mut r).unwrap().unwrap();
+            let want = match m {
+                Msg::FileBegin { root, path, meta } => Msg::FileBegin {
+                    root,
+                    path,
+                    meta: Meta {
+                        mode: meta.mode & 0o7777,
+                        ino: 0,
+                        ctime_sec: 0,
+                        ctime_nsec: 0,
+                        ..meta
+                    },
+                },
+                m => m,
+            };
+            assert_eq!(back, want);
+        }
+    }
+
+    /// The primitives both protocols (this one and the gate's pull) build frames from.
+    #[test]
+    fn primitives_write_little_endian_and_read_back() {
+        let mut e = Enc::frame();
+        e.u8(0xab);
+        e.u32(0x0102_0304);
+        e.u64(0x0102_0304_0506_0708);
+        e.i64(-2);
+        e.bytes(b"xy");
+        e.str("é");
+        e.raw(b"tail");
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            37, 0, 0, 0, // length of what follows
+            0xab,
+            4, 3, 2, 1,
+            8, 7, 6, 5, 4, 3, 2, 1,
+            0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            2, 0, 0, 0, b'x', b'y',
+            2, 0, 0, 0, 0xc3, 0xa9,
+            b't', b'a', b'i', b'l',
+        ];
+        let frame = e.finish();
+        assert_eq!(frame, want);
+        let mut d = Dec::new(&frame[4..]);
+        assert_eq!(d.u8().unwrap(), 0xab);
+        assert_eq!(d.u32().unwrap(), 0x0102_0304);
+        assert_eq!(d.u64().unwrap(), 0x0102_0304_0506_0708);
+        assert_eq!(d.i64().unwrap(), -2);
+        assert_eq!(d.bytes().unwrap(), b"xy");
+        assert_eq!(d.str().unwrap(), "é");
+        assert_eq!(d.rest(), b"tail");
+        assert_eq!(d.rest(), b"");
+        assert!(d.u8().is_err());
+
+        let mut e = Enc::frame();
+        e.u32(2);
+        e.str("a");
+        e.str("b");
+        let frame = e.finish();
+        assert_eq!(Dec::new(&frame[4..]).strings().unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn primitives_refuse_what_does_not_fit() {
+        let is_bad = |r: io::Result<()>| {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        };
+        is_bad(Dec::new(&[1, 2, 3]).u32().map(drop));
+        is_bad(Dec::new(&[0; 7]).u64().map(drop));
+        is_bad(Dec::new(&[0; 7]).i64().map(drop));
+        // a length longer than the rest of the frame
+        is_bad(Dec::new(&[5, 0, 0, 0, b'a']).bytes().map(drop));
+        is_bad(Dec::new(&[1, 0, 0, 0, 0xff]).str().map(drop));
+        is_bad(Dec::new(&[0x01, 0x10, 0, 0]).strings().map(drop));
+        let mut e = Enc::frame();
+        e.meta(&Meta {
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            ino: 0,
+            ctime_sec: 0,
+            ctime_nsec: 0,
+        });
+        let mut frame = e.finish();
+        frame[4] = 4; // no such kind
+        is_bad(Dec::new(&frame[4..]).meta().map(drop));
+    }
+
+    #[test]
+    fn read_frame_takes_whole_frames_only() {
+        let mut r = &b"\x02\x00\x00\x00ab\x01\x00\x00\x00c"[..];
+        assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"ab");
+        assert_eq!(read_frame(&mut r).unwrap().unwrap(), b"c");
+        assert!(read_frame(&mut r).unwrap().is_none());
+        // cut inside the length, inside the frame
+        let mut r = &b"\x02\x00"[..];
+        let e = read_frame(&mut r).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let mut r = &b"\x03\x00\x00\x00ab"[..];
+        let e = read_frame(&mut r).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        // an empty frame, a frame over the limit
+        for len in [0, MAX_FRAME as u32 + 1] {
+            let b = len.to_le_bytes();
+            let e = read_frame(&mut &b[..]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        }
     }
 }
