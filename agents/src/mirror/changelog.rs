@@ -264,6 +264,21 @@ pub fn read(state_dir: &Path, gen: &str) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Appends a synced mark for roots `0..roots` to the log of `gen` (after this node's
+/// unmirrored changes were kept elsewhere).
+pub fn mark_synced(state_dir: &Path, gen: &str, roots: u32) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path(state_dir, gen))?;
+    let now = super::fsops::now_ms();
+    let mut s = String::new();
+    for r in 0..roots {
+        s.push_str(&format!("s {r} {now}\n"));
+    }
+    f.write_all(s.as_bytes())?;
+    f.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,19 +352,4 @@ mod tests {
         assert!(read(t.path(), "old").unwrap().is_none());
         assert!(dir(t.path()).join("notes.txt").exists());
     }
-}
-
-/// Appends a synced mark for roots `0..roots` to the log of `gen` (after this node's
-/// unmirrored changes were kept elsewhere).
-pub fn mark_synced(state_dir: &Path, gen: &str, roots: u32) -> io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path(state_dir, gen))?;
-    let now = super::fsops::now_ms();
-    let mut s = String::new();
-    for r in 0..roots {
-        s.push_str(&format!("s {r} {now}\n"));
-    }
-    f.write_all(s.as_bytes())?;
-    f.sync_all()
 }
