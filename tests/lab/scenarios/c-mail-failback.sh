@@ -315,7 +315,8 @@ echo "\$ bulwark conflicts --set mail --state-dir $STATE   (on $A)"; echo "$conf
 for i in 21 22 23 24 25; do
     m=m0$i
     if grep -c "/$m " "$LOG.a-after" >/dev/null; then
-        echo "  ok: $A's unmirrored $m is in place"
+        check "$A's unmirrored $m is in place, listed by bulwark conflicts as unmirrored" \
+            'grep "/$m " <<<"$conf" | grep -c "^ *unmirrored .*in place" >/dev/null'
     else
         copy=$(grep "/$m" <<<"$conf" | grep -o "$STATE/conflicts/[^ ]*" | head -1)
         check "$A's unmirrored $m is kept as a conflict copy listed by bulwark conflicts" \
