@@ -1096,11 +1096,7 @@ mod tests {
 
     #[test]
     fn spec_is_consistent() {
-        for p in SPEC.params {
-            if let Some(d) = p.default {
-                p.parse(d).unwrap();
-            }
-        }
+        SPEC.check().unwrap();
         assert!(SPEC.param("ip").unwrap().required);
     }
 }

@@ -77,9 +77,81 @@ impl AgentSpec {
     pub fn param(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
     }
+
+    /// The declarations agree with themselves: every default parses as its kind, no
+    /// name is declared twice, and no required parameter has a default (an admin could
+    /// not tell which one applies). For each agent's unit tests.
+    pub fn check(&self) -> Result<(), String> {
+        for (i, p) in self.params.iter().enumerate() {
+            if self.params[..i].iter().any(|q| q.name == p.name) {
+                return Err(format!(
+                    "{}: parameter {} declared twice",
+                    self.name, p.name
+                ));
+            }
+            if let Some(d) = p.default {
+                if p.required {
+                    return Err(format!(
+                        "{}: parameter {} is required and has a default",
+                        self.name, p.name
+                    ));
+                }
+                p.parse(d).map_err(|e| {
+                    format!(
+                        "{}: default of {} ({d:?}) does not parse: {e}",
+                        self.name, p.name
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The OCF provider name of all bulwark agents.
 pub const PROVIDER: &str = "bulwark";
 /// The OCF API version bulwark emits in `<version>`.
 pub const OCF_VERSION: &str = "1.1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::param::{Kind, Param};
+
+    fn spec(params: &'static [Param]) -> AgentSpec {
+        AgentSpec {
+            name: "t",
+            version: "1",
+            shortdesc: "",
+            longdesc: "",
+            params,
+            actions: &[],
+        }
+    }
+
+    #[test]
+    fn check_finds_each_inconsistency() {
+        static GOOD: [Param; 2] = [
+            Param::new("n", Kind::Integer { min: 1, max: 9 }, "").default("3"),
+            Param::new("ip", Kind::String, "").required(),
+        ];
+        assert_eq!(spec(&GOOD).check(), Ok(()));
+        static BAD_DEFAULT: [Param; 1] =
+            [Param::new("n", Kind::Integer { min: 1, max: 9 }, "").default("10")];
+        assert!(spec(&BAD_DEFAULT)
+            .check()
+            .unwrap_err()
+            .contains("default of n"));
+        static TWICE: [Param; 2] = [
+            Param::new("n", Kind::String, ""),
+            Param::new("n", Kind::Boolean, ""),
+        ];
+        assert!(spec(&TWICE).check().unwrap_err().contains("declared twice"));
+        static REQUIRED_DEFAULT: [Param; 1] =
+            [Param::new("ip", Kind::String, "").required().default("x")];
+        assert!(spec(&REQUIRED_DEFAULT)
+            .check()
+            .unwrap_err()
+            .contains("required and has a default"));
+    }
+}
